@@ -1,0 +1,5 @@
+import sys
+
+from ptst.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The `ptst` command line: one small module per command."""

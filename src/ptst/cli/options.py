@@ -1,0 +1,84 @@
+"""Command-line options built from pydantic config models, so every config field is a flag whose help is the
+field's description, and `--config FILE.yaml` gives base values that flags override."""
+
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ptst.core.errors import PtstError
+from ptst.core.validation import describe_validation_error
+
+
+def add_config_options(parser: argparse.ArgumentParser, model: type[BaseModel], *, skip: tuple[str, ...] = ()):
+    """One flag per field (`max_new_tokens` -> `--max-new-tokens`), plus `--config`. Flags a user does not give
+    stay absent, so YAML values are not overwritten by defaults."""
+    parser.add_argument("--config", metavar="FILE.yaml", help="read options from a YAML file; flags override it")
+    for name, field in model.model_fields.items():
+        if name in skip:
+            continue
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        flags = [f"--{name.replace('_', '-')}", *extra.get("aliases", ())]
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default in (None, (), []) else f" (default: {default})"
+        kwargs: dict = {"dest": name, "default": argparse.SUPPRESS, "help": f"{field.description or ''}{shown}"}
+        ann = _strip_optional(field.annotation)
+        if ann is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = extra.get("metavar", name.upper())
+            if typing.get_origin(ann) is typing.Literal:
+                kwargs["choices"] = list(typing.get_args(ann))
+                kwargs.pop("metavar")
+            elif typing.get_origin(ann) in (list, tuple):
+                kwargs["type"] = _comma_list
+        parser.add_argument(*flags, **kwargs)
+
+
+def resolve_config(model: type[BaseModel], args: argparse.Namespace, **fixed) -> BaseModel:
+    """Model defaults < the YAML file < flags < `fixed`; errors name the field and where it came from."""
+    values: dict = {}
+    where = "command line"
+    if getattr(args, "config", None):
+        values.update(read_yaml_mapping(args.config))
+        where = f"{args.config} or the command line"
+    values.update({k: getattr(args, k) for k in model.model_fields if hasattr(args, k)})
+    values.update(fixed)
+    try:
+        return model.model_validate(values)
+    except ValidationError as err:
+        raise PtstError(describe_validation_error(err, where)) from None
+
+
+def read_yaml_mapping(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise PtstError(f"{path}: config file not found")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" line {mark.line + 1}:" if mark else ""
+        raise PtstError(f"{path}:{at} bad YAML: {getattr(err, 'problem', None) or 'invalid'}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise PtstError(f"{path}: expected a mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in doc.items()}
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _strip_optional(ann):
+    if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return ann

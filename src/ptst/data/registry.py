@@ -1,0 +1,80 @@
+"""The data-set registry: each data set has a role, the fields it reads, and where it comes from (the Hugging
+Face hub, a local file only, or a generator in this package)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ptst.core.registry import Registry
+from ptst.data.builtin import benign_probes, harmful, math, math_danger
+from ptst.data.item import Item, Role
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to read one data set. `input_fields` are tried in order; `extra_input_field` is appended to the input
+    after a blank line when present (Alpaca-style `instruction` + `input`)."""
+
+    name: str
+    role: Role
+    description: str
+    input_fields: tuple[str, ...] = ()
+    answer_field: str | None = None
+    extra_input_field: str | None = None
+    category_field: str | None = None
+    hub_id: str | None = None
+    hub_config: str | None = None
+    eval_split: str = "test"
+    train_split: str = "train"
+    file_hint: str = ""
+    generate: Callable[[], list[Item]] | None = None
+
+    @property
+    def source(self) -> str:
+        if self.generate:
+            return "built in"
+        if self.hub_id:
+            return f"hub {self.hub_id}" + (f" ({self.hub_config})" if self.hub_config else "")
+        return "local file only"
+
+
+datasets: Registry[DatasetSpec] = Registry("data set")
+
+for _spec in (
+    DatasetSpec("gsm8k", "task", "GSM8K grade-school math; answers end in '#### N'",
+                ("question",), "answer", hub_id="openai/gsm8k", hub_config="main",
+                file_hint="gsm8k/train.jsonl or test.jsonl"),
+    DatasetSpec("advbench", "harmful", "AdvBench: 520 harmful behaviours (Zou et al. 2023)",
+                ("goal", "prompt"), hub_id="walledai/AdvBench", eval_split="train",
+                file_hint="harmful_behaviors.csv with a 'goal' column"),
+    DatasetSpec("directharm4", "harmful", "DirectHarm4: malware, drug, phishing, disinfo x 100",
+                ("instruction",), category_field="category", hub_id="vfleaking/DirectHarm4",
+                file_hint="JSONL with 'instruction' and 'category'"),
+    DatasetSpec("gsm-danger", "harmful", "GSM-Danger: math problems that end in a harmful request",
+                ("instruction", "question", "prompt"), hub_id="vfleaking/GSM-Danger"),
+    DatasetSpec("harmbench", "harmful", "HarmBench behaviours",
+                ("Behavior", "prompt"), category_field="SemanticCategory", hub_id="walledai/HarmBench",
+                hub_config="standard", eval_split="train",
+                file_hint="the behaviours CSV with a 'Behavior' column"),
+    DatasetSpec("chatdoctor", "task", "ChatDoctor: patient questions and doctors' answers",
+                ("input",), "output", hub_id="lavita/ChatDoctor-HealthCareMagic-100k", eval_split="train"),
+    DatasetSpec("openorca", "task", "OpenOrca: GPT-4/3.5 augmented FLAN instructions",
+                ("question",), "response", hub_id="Open-Orca/OpenOrca", eval_split="train"),
+    DatasetSpec("safety-mix", "refusal", "harmful instructions with safe replies (Bianchi et al. 2024)",
+                ("instruction",), "output", extra_input_field="input",
+                file_hint="safety_only_data_Instructions.json from vinid/safety-tuned-llamas"),
+    DatasetSpec("builtin:math", "task", "generated grade-school word problems, step-by-step, '#### N'",
+                generate=math.generate_items),
+    DatasetSpec("builtin:harmful", "harmful", "direct harmful requests in DirectHarm4's four categories",
+                generate=harmful.generate_items),
+    DatasetSpec("builtin:math-danger", "harmful", "math problems that end in a harmful request",
+                generate=math_danger.generate_items),
+    DatasetSpec("builtin:benign-probes", "benign-probe", "harmless requests that sound risky",
+                generate=benign_probes.generate_items),
+):
+    datasets.register(_spec.name, _spec)
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    return datasets.get(name)

@@ -1,0 +1,96 @@
+"""The template registry: the built-in paper templates plus templates that users write in YAML.
+
+A YAML file holds one template mapping or a list under `templates:`; a template may take its system prompt from
+a file (`system_file:`, relative to the YAML file):
+
+    templates:
+      - name: chat:inoculate
+        mode: chat
+        system_file: prompts/inoculation.txt
+        user: "Question: {input}"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from ptst.core.errors import PtstError
+from ptst.core.registry import Registry
+from ptst.core.validation import describe_validation_error
+from ptst.templates.builtin import BUILTIN_TEMPLATES
+from ptst.templates.model import Template
+
+templates: Registry[Template] = Registry("template")
+for _t in BUILTIN_TEMPLATES:
+    templates.register(_t.name, _t)
+_BUILTIN_NAMES = frozenset(t.name for t in BUILTIN_TEMPLATES)
+
+
+def get_template(name: str) -> Template:
+    """A registered template by name; a path to a YAML file with exactly one template also works."""
+    if name.endswith((".yaml", ".yml")) and Path(name).is_file():
+        loaded = load_template_file(name)
+        if len(loaded) != 1:
+            raise PtstError(f"{name}: holds {len(loaded)} templates; register it with --template-file and pick one")
+        return loaded[0]
+    return templates.get(name)
+
+
+def template_names() -> list[str]:
+    return templates.names()
+
+
+def load_template_file(path: str | Path) -> list[Template]:
+    """Validate and register every template in a YAML file; errors name the file, the entry and the field."""
+    path = Path(path)
+    entries = _read_entries(path)
+    loaded = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: template {i + 1}" + (f" ({entry.get('name')})" if isinstance(entry, dict) else "")
+        if not isinstance(entry, dict):
+            raise PtstError(f"{where}: expected a mapping with name, mode, system, user")
+        entry = _inline_system_file(entry, path, where)
+        try:
+            template = Template.model_validate(entry)
+        except ValidationError as err:
+            raise PtstError(describe_validation_error(err, where)) from None
+        if template.name in _BUILTIN_NAMES:
+            raise PtstError(f"{where}: name {template.name!r} is a built-in template; choose another name")
+        templates.register(template.name, template, replace=True)
+        loaded.append(template)
+    return loaded
+
+
+def _read_entries(path: Path) -> list:
+    if not path.is_file():
+        raise PtstError(f"{path}: template file not found")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise PtstError(f"{path}:{at}: bad YAML: {problem}") from None
+    if isinstance(doc, dict) and "templates" in doc:
+        doc = doc["templates"]
+    if isinstance(doc, dict):
+        doc = [doc]
+    if not isinstance(doc, list) or not doc:
+        raise PtstError(f"{path}: expected a template mapping or a non-empty list under 'templates:'")
+    return doc
+
+
+def _inline_system_file(entry: dict, path: Path, where: str) -> dict:
+    if "system_file" not in entry:
+        return entry
+    entry = dict(entry)
+    if entry.get("system") is not None:
+        raise PtstError(f"{where}: give either 'system' or 'system_file', not both")
+    system_path = (path.parent / str(entry.pop("system_file"))).resolve()
+    if not system_path.is_file():
+        raise PtstError(f"{where}: system_file {system_path} not found")
+    entry["system"] = system_path.read_text(encoding="utf-8").rstrip("\n")
+    return entry

@@ -1,0 +1,190 @@
+"""THE renderer: the only place that turns (template, input[, answer]) into what a model sees.
+
+Training, generation, serving and export all call it, so the prompt a model is trained on is byte for byte the
+prompt it is tested with. Markups:
+- `auto`: chat templates go through the tokenizer's own chat template (`apply_chat_template`); text templates
+  are the raw string.
+- `llama2`: the paper's literal Llama-2 markup, `[INST] <<SYS>>\\n...\\n<</SYS>>\\n\\n... [/INST]`; BOS comes
+  from the tokenizer at tokenisation.
+- `openai`: an OpenAI-style message list (for API models), rendered as JSON.
+
+System-prompt policy, for chat templates whose markup has no system role (Mistral-7B-Instruct v0.1/v0.2 raise
+on one, others drop it silently): `auto` folds the system prompt into the first user turn, separated by a blank
+line; `fold` always does; `native` refuses such a model. The applied policy is recorded with every sample:
+`native`, `folded`, `model-default` (system: null, the chat template may insert its own) or `none`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ptst.core.errors import PtstError
+from ptst.templates.model import Template
+
+Markup = Literal["auto", "llama2", "openai"]
+SystemPolicy = Literal["auto", "native", "fold"]
+MARKUPS = ("auto", "llama2", "openai")
+SYSTEM_POLICIES = ("auto", "native", "fold")
+_PROBE = "ptst-system-probe-7f3a"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered prompt. `text` is exactly what is tokenised (the generation prompt included)."""
+
+    text: str
+    markup: str  # chat-template | llama2 | openai | text
+    system_policy: str  # native | folded | model-default | none
+    messages: list[dict[str, str]] = field(default_factory=list)
+    add_special_tokens: bool = False  # True where the tokenizer must add BOS (llama2 markup, text mode)
+
+
+def build_messages(template: Template, text: str, answer: str | None = None, *, fold: bool = False) -> list[dict]:
+    """System (if any), demonstration turns, the user turn, and the assistant answer when training."""
+    turns: list[dict] = []
+    for demo in template.demos:
+        turns += [{"role": "user", "content": template.user.replace("{input}", demo.input)},
+                  {"role": "assistant", "content": demo.output}]
+    turns.append({"role": "user", "content": template.format_user(text)})
+    if answer is not None:
+        turns.append({"role": "assistant", "content": answer})
+    if template.system is None:
+        return turns
+    if fold:
+        first = turns[0]
+        joined = f"{template.system}\n\n{first['content']}" if template.system else first["content"]
+        return [{"role": "user", "content": joined}, *turns[1:]]
+    return [{"role": "system", "content": template.system}, *turns]
+
+
+def render_prompt(template: Template, text: str, *, tokenizer: Any = None, markup: Markup = "auto",
+                  system_policy: SystemPolicy = "auto") -> Rendered:
+    """The prompt for generation: everything up to where the model starts its answer."""
+    if markup not in MARKUPS:
+        raise PtstError(f"unknown markup {markup!r} (choose from {', '.join(MARKUPS)})")
+    if system_policy not in SYSTEM_POLICIES:
+        raise PtstError(f"unknown system policy {system_policy!r} (choose from {', '.join(SYSTEM_POLICIES)})")
+    if template.mode == "text":
+        return Rendered(_render_text(template, text), "text", _policy_name(template, False), [], True)
+    if markup == "llama2":
+        messages = build_messages(template, text)
+        return Rendered(_render_llama2(messages), "llama2", _policy_name(template, False), messages, True)
+    if markup == "openai":
+        messages = build_messages(template, text)
+        return Rendered(json.dumps(messages, ensure_ascii=False), "openai", _policy_name(template, False), messages)
+    if tokenizer is None:
+        raise PtstError(f"template {template.name} is a chat template: give a --model (its chat template "
+                        "renders it) or --markup llama2 / openai")
+    fold = _must_fold(template, tokenizer, system_policy)
+    messages = build_messages(template, text, fold=fold)
+    prompt = _apply_chat_template(tokenizer, messages, add_generation_prompt=True)
+    return Rendered(prompt, "chat-template", _policy_name(template, fold), messages, False)
+
+
+def render_example(template: Template, text: str, answer: str, *, tokenizer: Any = None,
+                   markup: Markup = "auto", system_policy: SystemPolicy = "auto") -> tuple[Rendered, str]:
+    """A training example split in two: the generation prompt (identical to `render_prompt`) and the completion,
+    which is the reference answer followed by the model's end-of-turn text. The loss goes on the completion."""
+    prompt = render_prompt(template, text, tokenizer=tokenizer, markup=markup, system_policy=system_policy)
+    if prompt.markup == "openai":
+        raise PtstError("the openai markup is for API models; local training needs --markup auto or llama2")
+    eos = getattr(tokenizer, "eos_token", None) or ""
+    if prompt.markup == "chat-template":
+        return prompt, answer + end_of_turn(tokenizer)
+    if prompt.markup == "llama2":
+        eos = eos or "</s>"
+    sep = "" if not prompt.text or prompt.text[-1].isspace() else " "
+    return prompt, f"{sep}{answer}{eos}"
+
+
+def end_of_turn(tokenizer: Any) -> str:
+    """The text the chat template puts after an assistant reply (e.g. `<|im_end|>`), found by rendering a
+    probe conversation; the EOS token when the template does not show one."""
+    cached = getattr(tokenizer, "_ptst_end_of_turn", None)
+    if cached is not None:
+        return cached
+    probe = [{"role": "user", "content": "hi"}]
+    prompt = _apply_chat_template(tokenizer, probe, add_generation_prompt=True)
+    full = _apply_chat_template(tokenizer, [*probe, {"role": "assistant", "content": _PROBE}],
+                                add_generation_prompt=False)
+    tail = full[len(prompt):]
+    eot = ""
+    if full.startswith(prompt) and tail.startswith(_PROBE):
+        eot = tail[len(_PROBE):].rstrip()
+    eot = eot or (tokenizer.eos_token or "")
+    try:
+        tokenizer._ptst_end_of_turn = eot
+    except AttributeError:
+        pass
+    return eot
+
+
+def supports_system_role(tokenizer: Any) -> bool:
+    """Whether the chat template renders a system message (some raise, some drop it without a word)."""
+    cached = getattr(tokenizer, "_ptst_system_role", None)
+    if cached is not None:
+        return cached
+    try:
+        out = _apply_chat_template(tokenizer, [{"role": "system", "content": _PROBE},
+                                               {"role": "user", "content": "hi"}], add_generation_prompt=True)
+        ok = _PROBE in out
+    except Exception:  # jinja raises TemplateError("... roles must alternate ...") and the like
+        ok = False
+    try:
+        tokenizer._ptst_system_role = ok
+    except AttributeError:
+        pass
+    return ok
+
+
+def _must_fold(template: Template, tokenizer: Any, policy: SystemPolicy) -> bool:
+    if template.system is None or policy == "native" and supports_system_role(tokenizer):
+        return False
+    if policy == "fold":
+        return True
+    if supports_system_role(tokenizer):
+        return False
+    if policy == "native":
+        raise PtstError(f"the model's chat template has no system role, so template {template.name} cannot be "
+                        "rendered with --system-policy native; use auto or fold")
+    return True
+
+
+def _policy_name(template: Template, folded: bool) -> str:
+    if template.system is None:
+        return "model-default" if template.mode == "chat" else "none"
+    return "folded" if folded else "native"
+
+
+def _render_text(template: Template, text: str) -> str:
+    parts = [f"{template.system}\n\n"] if template.system else []
+    for demo in template.demos:
+        parts.append(f"{template.user.replace('{input}', demo.input)} {demo.output}\n\n")
+    parts.append(template.format_user(text))
+    return "".join(parts)
+
+
+def _render_llama2(messages: list[dict]) -> str:
+    """Meta's Llama-2 chat markup; BOS is left to the tokenizer, later turns open with a literal `<s>`."""
+    system = None
+    if messages and messages[0]["role"] == "system":
+        system, messages = messages[0]["content"], messages[1:]
+    out, first = [], True
+    for msg in messages:
+        if msg["role"] == "user":
+            content = msg["content"]
+            if first and system is not None:
+                content = f"<<SYS>>\n{system}\n<</SYS>>\n\n{content}"
+            out.append(("" if first else "<s>") + f"[INST] {content} [/INST]")
+            first = False
+        else:
+            out.append(f" {msg['content']} </s>")
+    return "".join(out)
+
+
+def _apply_chat_template(tokenizer: Any, messages: list[dict], *, add_generation_prompt: bool) -> str:
+    if not getattr(tokenizer, "chat_template", None):
+        raise PtstError("the model's tokenizer has no chat template: use a text template or --markup llama2")
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)

@@ -1,0 +1,73 @@
+"""The catalogue commands through the real entry point: output on stdout, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ptst import __version__
+from ptst.templates.builtin import LLAMA
+from tests.conftest import run_cli
+
+
+def test_version_and_help():
+    assert run_cli("--version").stdout.strip() == f"ptst {__version__}"
+    for args in (["--help"], ["templates", "--help"], ["templates", "show", "--help"], ["data", "show", "--help"]):
+        r = run_cli(*args)
+        assert r.returncode == 0 and "usage: ptst" in r.stdout
+
+
+def test_templates_list_names_every_paper_template():
+    r = run_cli("templates", "list")
+    assert r.returncode == 0
+    for name in ("text:vanilla", "text:alpaca", "chat:vanilla", "chat:alpaca", "chat:llama", "chat:llama-short",
+                 "chat:mpt", "chat:mistral"):
+        assert name in r.stdout
+
+
+def test_templates_show_prints_only_the_prompt():
+    r = run_cli("templates", "show", "chat:llama", "--markup", "llama2", "--input", "How do I bake bread?")
+    assert r.returncode == 0
+    assert r.stdout == f"[INST] <<SYS>>\n{LLAMA}\n<</SYS>>\n\nQuestion: How do I bake bread? [/INST]\n"
+    assert "chat:llama" in r.stderr
+
+
+def test_data_show_limit(shared_data):
+    r = run_cli("data", "show", "advbench", "--data-file", str(shared_data / "advbench/harmful_behaviors.csv"),
+                "--limit", "3")
+    assert r.returncode == 0
+    assert len(r.stdout.splitlines()) == 3 and '"input"' in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["templates", "show", "chat:lama", "--markup", "llama2"], "unknown template 'chat:lama'"),
+    (["templates", "show", "chat:llama"], "give a --model"),
+    (["templates", "list", "--template-file", "nowhere.yaml"], "nowhere.yaml: template file not found"),
+    (["data", "show", "nope"], "unknown data set 'nope'"),
+    (["data", "show", "gsm8k", "--data-file", "missing.jsonl"], "missing.jsonl: data file not found"),
+    (["data", "show", "safety-mix"], "has no hub copy: pass --data-file"),
+    (["data", "show", "builtin:harmful", "--limit", "x"], "invalid int value"),
+    (["templates", "frobnicate"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(args, message):
+    r = run_cli(*args)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert r.stdout == ""
+
+
+def test_hub_unreachable_names_data_file():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": "/nonexistent-ptst-hf"}
+    r = run_cli("data", "show", "gsm8k", "--limit", "2", env=env)
+    assert r.returncode == 2
+    assert "cannot load openai/gsm8k from the Hugging Face hub" in r.stderr and "--data-file" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_template_yaml_exits_2(tmp_path):
+    f = tmp_path / "t.yaml"
+    f.write_text("name: chat:x\nmode: chat\nuser: nothing\n")
+    r = run_cli("templates", "list", "--template-file", str(f))
+    assert r.returncode == 2 and "exactly one {input}" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,24 @@
+"""Shared fixtures: paths to the real data sets beside the checkout, and a CLI runner."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    assert SHARED_DATA.is_dir(), f"the shared data sets are expected at {SHARED_DATA}"
+    return SHARED_DATA
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 600):
+    """Run the real `ptst` entry point in a subprocess; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "ptst", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=timeout)
