@@ -1,0 +1,34 @@
+"""`ptst train`: fine-tune with the loss on the response only."""
+
+from __future__ import annotations
+
+import argparse
+
+from ptst.cli.console import note, write_raw
+from ptst.cli.options import add_config_options, resolve_config
+
+
+def register(sub) -> None:
+    from ptst.train.config import TrainConfig
+
+    parser = sub.add_parser("train", help="fine-tune a model (LoRA or full) under a training template",
+                            description="Fine-tune on task data rendered with a training template. The prompt is "
+                            "exactly what generation will see; the loss is on the reference answer and the "
+                            "end-of-turn token only. Writes a standard HF/PEFT directory and ptst_train.json.")
+    add_config_options(parser, TrainConfig)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ptst.train import TrainConfig, run_training
+
+    cfg = resolve_config(TrainConfig, args)
+    record = run_training(cfg, log=note)
+    if record.get("dry_run"):
+        write_raw("\n\n".join(record["audits"]) + "\n")
+        return 0
+    curve = record["loss_curve"]
+    first, last = (curve[0]["loss"], curve[-1]["loss"]) if curve else (float("nan"), float("nan"))
+    note(f"trained {record['kind']} for {record['steps']} steps on {record['data']['examples']} examples; "
+         f"loss {first:.3f} -> {last:.3f}; saved to {cfg.out}")
+    return 0

@@ -1,0 +1,99 @@
+"""Run one generation job: items -> rendered prompts -> engine -> JSONL rows appended as batches finish."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ptst import __version__
+from ptst.core.errors import PtstError
+from ptst.core.io import JsonlAppender, read_jsonl_rows
+from ptst.data import load_items
+from ptst.generate.config import GenerateConfig
+from ptst.models import load_model
+from ptst.models.engine import Decoding, generate
+from ptst.templates import get_template, load_template_file, render_prompt
+
+# Fields that must match between a file's existing rows and this run for resume to be honest.
+_IDENTITY = ("template_hash", "model", "adapter", "decoding", "markup")
+
+
+def run_generation(cfg: GenerateConfig, *, progress: bool = True) -> dict:
+    """Generate for every item whose id is not yet in `cfg.out`; returns counts and throughput."""
+    for path in cfg.template_file:
+        load_template_file(path)
+    template = get_template(cfg.template)
+    items = load_items(cfg.data, data_file=cfg.data_file, data_format=cfg.data_format,
+                       input_field=cfg.input_field, split=cfg.split, limit=cfg.limit, seed=cfg.data_seed)
+    decoding = Decoding(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+                        top_k=cfg.top_k, seed=cfg.seed)
+    done = _existing_ids(Path(cfg.out))
+    todo = [i for i, item in enumerate(items) if item.id not in done]
+    if not todo:
+        return {"written": 0, "skipped": len(items), "out": cfg.out}
+    loaded = load_model(cfg.model, adapter=cfg.adapter, dtype=cfg.dtype, device=cfg.device,
+                        trust_remote_code=cfg.trust_remote_code)
+    prompts = [render_prompt(template, item.input, tokenizer=loaded.tokenizer, markup=cfg.markup,
+                             system_policy=cfg.system_policy) for item in items]
+    common = {"template": template.name, "template_hash": template.identity, "markup": prompts[0].markup,
+              "model": cfg.model, "adapter": cfg.adapter, "decoding": decoding.model_dump(),
+              "dtype": loaded.dtype, "dataset": cfg.data, "ptst_version": __version__}
+    _check_same_run(Path(cfg.out), common)
+    skip = sorted(set(range(len(items))) - set(todo))
+    written, tokens, start = 0, 0, time.perf_counter()
+    with JsonlAppender(cfg.out) as sink, _progress(progress, len(todo)) as bar:
+        for batch in generate(loaded, prompts, decoding, batch_size=cfg.batch_size, skip=skip):
+            for g in batch:
+                item, prompt = items[g.index], prompts[g.index]
+                sink.write({"id": item.id, "input": item.input, "reference": item.answer,
+                            "category": item.category, "prompt": prompt.text, "output": g.text,
+                            "system_policy": prompt.system_policy, **common, "finish_reason": g.finish_reason,
+                            "prompt_tokens": g.prompt_tokens, "output_tokens": g.output_tokens})
+                tokens += g.output_tokens
+            written += len(batch)
+            bar.advance(len(batch), tokens / max(time.perf_counter() - start, 1e-9))
+    seconds = time.perf_counter() - start
+    return {"written": written, "skipped": len(items) - len(todo), "out": cfg.out, "seconds": seconds,
+            "tokens_per_s": tokens / max(seconds, 1e-9)}
+
+
+def _existing_ids(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    return {row["id"] for row in read_jsonl_rows(path)}
+
+
+def _check_same_run(path: Path, common: dict) -> None:
+    if not path.exists():
+        return
+    for row in read_jsonl_rows(path):
+        for key in _IDENTITY:
+            if row.get(key) != common[key]:
+                raise PtstError(f"{path}: holds samples with a different {key} ({row.get(key)!r}, this run "
+                                f"{common[key]!r}); write to another --out or delete the file")
+        return
+
+
+class _progress:
+    """A rich progress bar with samples and generated tokens per second (on stderr)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=False)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("gen", total=self.total, rate="")
+        return self
+
+    def advance(self, n: int, tok_per_s: float) -> None:
+        if self.enabled:
+            self.bar.update(self.task, advance=n, rate=f"{tok_per_s:.1f} tok/s")
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)

@@ -1,0 +1,93 @@
+"""Batched generation over rendered prompts, used by `ptst generate`, local judges and the server.
+
+Prompts are tokenised exactly as rendered, sorted by length into batches (little padding, and the longest batch
+first so a memory problem shows at once), left-padded, and decoded until the model's end-of-turn or EOS token.
+Results come back batch by batch so callers can store them as they finish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ptst.models.load import LoadedModel
+from ptst.templates.render import Rendered, end_of_turn
+
+
+class Decoding(BaseModel):
+    """What changes the generated text. Greedy (temperature 0) is the paper's setting."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_new_tokens: int = Field(256, ge=1, description="most tokens generated per sample")
+    temperature: float = Field(0.0, ge=0.0, description="0 = greedy; above 0 samples")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass (when sampling)")
+    top_k: int = Field(0, ge=0, description="sample from the k most likely tokens; 0 = off (when sampling)")
+    seed: int = Field(0, description="sampling seed")
+
+
+@dataclass(frozen=True)
+class Generation:
+    index: int  # position in the prompts given
+    text: str
+    finish_reason: str  # stop | length
+    prompt_tokens: int
+    output_tokens: int
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    """EOS plus the chat template's end-of-turn token when it is a single token (e.g. <|im_end|>)."""
+    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    if getattr(tokenizer, "chat_template", None):
+        eot = tokenizer.encode(end_of_turn(tokenizer), add_special_tokens=False)
+        if len(eot) == 1 and eot[0] not in ids:
+            ids.append(eot[0])
+    return ids
+
+
+def encode_prompts(tokenizer, prompts: Sequence[Rendered]) -> list[list[int]]:
+    return [tokenizer(p.text, add_special_tokens=p.add_special_tokens)["input_ids"] for p in prompts]
+
+
+def generate(loaded: LoadedModel, prompts: Sequence[Rendered], decoding: Decoding, *, batch_size: int = 8,
+             skip: Sequence[int] = ()) -> Iterator[list[Generation]]:
+    """Generate for every prompt not in `skip`; yields each finished batch."""
+    import torch
+
+    tok, model = loaded.tokenizer, loaded.model
+    ids = encode_prompts(tok, prompts)
+    skipped = set(skip)
+    order = sorted((i for i in range(len(prompts)) if i not in skipped), key=lambda i: -len(ids[i]))
+    stops = stop_token_ids(tok)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else stops[0]
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        width = max(len(ids[i]) for i in chunk)
+        input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, i in enumerate(chunk):
+            input_ids[row, width - len(ids[i]):] = torch.tensor(ids[i])
+            mask[row, width - len(ids[i]):] = 1
+        if decoding.temperature > 0:
+            torch.manual_seed(decoding.seed + start)
+        with torch.inference_mode():
+            out = model.generate(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device),
+                                 eos_token_id=stops, pad_token_id=pad, **_sampling_kwargs(decoding))
+        yield [_result(tok, i, out[row, width:].tolist(), len(ids[i]), stops) for row, i in enumerate(chunk)]
+
+
+def _sampling_kwargs(decoding: Decoding) -> dict:
+    kw: dict = {"max_new_tokens": decoding.max_new_tokens, "do_sample": decoding.temperature > 0}
+    if decoding.temperature > 0:
+        kw.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k or None)
+    else:
+        kw.update(temperature=None, top_p=None, top_k=None)
+    return kw
+
+
+def _result(tok, index: int, new: list[int], prompt_tokens: int, stops: list[int]) -> Generation:
+    cut = next((k for k, t in enumerate(new) if t in stops), None)
+    tokens = new if cut is None else new[:cut]
+    text = tok.decode(tokens, skip_special_tokens=True)
+    return Generation(index, text, "length" if cut is None else "stop", prompt_tokens, len(tokens))

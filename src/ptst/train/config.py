@@ -1,0 +1,59 @@
+"""`ptst train` options; each field is also a command-line flag."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(description="hub id, local model directory, or embedded:NAME")
+    data: str = Field(description="registered task data set (see `ptst data list`)")
+    data_file: str | None = Field(None, description="read the data set from this local file")
+    data_format: Literal["jsonl", "json", "csv", "parquet", "txt"] | None = Field(
+        None, description="file format (default: from the suffix)")
+    input_field: str | None = Field(None, description="field that holds the input")
+    answer_field: str | None = Field(None, description="field that holds the reference answer")
+    split: str | None = Field(None, description="hub split (default: train)")
+    limit: int | None = Field(None, ge=1, description="a seeded random subsample of N training items",
+                              json_schema_extra={"aliases": ["--sample"], "metavar": "N"})
+    data_seed: int = Field(0, description="seed of the subsample")
+    template: str = Field(description="training template (PTST: one without a safety system prompt)")
+    template_file: list[str] = Field(default_factory=list, description="YAML files of extra templates")
+    markup: Literal["auto", "llama2"] = Field("auto", description="auto: the model's chat template")
+    system_policy: Literal["auto", "native", "fold"] = Field(
+        "auto", description="chat templates without a system role: fold the system prompt into the user turn")
+    mix: str | None = Field(None, description="add refusal data rendered with the same template: NAME[:N]",
+                            json_schema_extra={"metavar": "NAME[:N]"})
+    mix_file: str | None = Field(None, description="local file of the --mix data set")
+    out: str = Field(description="output directory: adapter (or model), tokenizer, ptst_train.json")
+    full: bool = Field(False, description="train all weights instead of a LoRA adapter")
+    lora_r: int = Field(8, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(16, ge=1, description="LoRA alpha")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="LoRA dropout")
+    lora_targets: list[str] | None = Field(None, description="module names for LoRA, comma-separated "
+                                           "(default: per architecture)")
+    learning_rate: float = Field(1e-4, gt=0.0, description="peak learning rate (the paper: 1e-4)")
+    epochs: float = Field(1.0, gt=0.0, description="passes over the data")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimiser steps")
+    batch_size: int = Field(4, ge=1, description="examples per device per step")
+    grad_accum: int = Field(1, ge=1, description="gradient accumulation steps")
+    warmup: float = Field(0.0, ge=0.0, description="warm-up steps, or a fraction of all steps if below 1")
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "linear", description="learning-rate schedule")
+    optimizer: str = Field("adamw_torch", description="a Trainer optimiser name")
+    weight_decay: float = Field(0.0, ge=0.0, description="weight decay")
+    max_length: int = Field(512, ge=8, description="most tokens per example (prompt + completion)")
+    overlong: Literal["drop", "truncate"] = Field(
+        "drop", description="examples over max_length: drop them, or cut the completion's end")
+    seed: int = Field(0, description="training seed")
+    save_steps: int | None = Field(None, ge=1, description="write a checkpoint every N steps (for --resume)")
+    logging_steps: int = Field(5, ge=1, description="log the loss every N steps")
+    resume: bool = Field(False, description="continue from the last checkpoint in --out")
+    dry_run: bool = Field(False, description="print a mask audit and the data statistics, then exit")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: bf16 on GPU, fp32 on CPU")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="where to run")
+    trust_remote_code: bool = Field(False, description="allow code shipped with the model")

@@ -1,0 +1,140 @@
+"""Run one fine-tuning job with the Hugging Face Trainer and write a standard HF/PEFT output directory."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from ptst.core.errors import PtstError
+from ptst.core.io import atomic_write_json
+from ptst.data import get_dataset, load_items
+from ptst.models import load_model, load_tokenizer
+from ptst.templates import Template, get_template, load_template_file
+from ptst.templates.builtin import SAFETY_TEMPLATES
+from ptst.train.config import TrainConfig
+from ptst.train.examples import CompletionCollator, build_examples, mask_audit
+from ptst.core.versions import package_versions
+
+RECORD = "ptst_train.json"
+LORA_TARGETS = {t: ["q_proj", "k_proj", "v_proj", "o_proj"]
+                for t in ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "phi3")}
+_SAFETY_WORDS = re.compile(r"\b(safe|safely|harmful|unethical|ethical|dangerous|illegal|responsible)\b", re.I)
+
+
+def run_training(cfg: TrainConfig, *, log=lambda msg: sys.stderr.write(f"ptst: {msg}\n")) -> dict:
+    """Train and save; returns the training record (also written to OUT/ptst_train.json)."""
+    out = Path(cfg.out)
+    if (out / RECORD).exists() and not cfg.dry_run:
+        raise PtstError(f"--out {out}: already holds a finished training run ({RECORD}); choose another --out")
+    for path in cfg.template_file:
+        load_template_file(path)
+    template = get_template(cfg.template)
+    if is_safety_template(template):
+        log(f"warning: training template {template.name} carries a safety system prompt; PTST says train "
+            "without one (e.g. chat:vanilla) and add it at test time")
+    items = _training_items(cfg)
+    tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    examples, stats = build_examples(items, template, tokenizer, max_length=cfg.max_length,
+                                     overlong=cfg.overlong, markup=cfg.markup, system_policy=cfg.system_policy)
+    log(stats.summary())
+    if cfg.dry_run:
+        return {"dry_run": True, "stats": stats, "audits": [mask_audit(e, tokenizer) for e in examples[:3]]}
+    if not examples:
+        raise PtstError(f"no training examples left: all {stats.total} are longer than --max-length {cfg.max_length}")
+    trainer = _build_trainer(cfg, examples, tokenizer)
+    resume = _resume_point(cfg, out)
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(out))
+    record = _record(cfg, template, stats, trainer, result, resume)
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(out)
+        atomic_write_json(out / RECORD, record)
+    return record
+
+
+def is_safety_template(template: Template) -> bool:
+    return template.name in SAFETY_TEMPLATES or bool(template.system and _SAFETY_WORDS.search(template.system))
+
+
+def _training_items(cfg: TrainConfig):
+    spec = get_dataset(cfg.data)
+    if spec.role != "task":
+        raise PtstError(f"--data {cfg.data} has role {spec.role}; train on a task data set (add refusal data "
+                        "with --mix)")
+    items = load_items(cfg.data, data_file=cfg.data_file, data_format=cfg.data_format,
+                       input_field=cfg.input_field, answer_field=cfg.answer_field, split=cfg.split,
+                       purpose="train", limit=cfg.limit, seed=cfg.data_seed)
+    if cfg.mix:
+        name, _, count = cfg.mix.partition(":")
+        if count and not count.isdigit():
+            raise PtstError(f"--mix {cfg.mix}: expected NAME or NAME:N with N a whole number")
+        if get_dataset(name).role != "refusal":
+            raise PtstError(f"--mix {name}: has role {get_dataset(name).role}; mix in a refusal data set")
+        items = items + load_items(name, data_file=cfg.mix_file, purpose="train",
+                                   limit=int(count) if count else None, seed=cfg.data_seed)
+    return items
+
+
+def _build_trainer(cfg: TrainConfig, examples, tokenizer):
+    import datasets
+    from transformers import Trainer, TrainingArguments
+
+    loaded = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device, trust_remote_code=cfg.trust_remote_code,
+                        for_training=True)
+    model = loaded.model if cfg.full else _with_lora(loaded.model, cfg)
+    rows = [{"input_ids": e.input_ids, "labels": e.labels, "length": len(e.input_ids)} for e in examples]
+    args = TrainingArguments(
+        output_dir=cfg.out, per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1, lr_scheduler_type=cfg.scheduler,
+        warmup_steps=cfg.warmup, optim=cfg.optimizer, weight_decay=cfg.weight_decay, seed=cfg.seed,
+        data_seed=cfg.seed, logging_steps=cfg.logging_steps, save_strategy="steps" if cfg.save_steps else "no",
+        save_steps=cfg.save_steps or 500, train_sampling_strategy="group_by_length", report_to="none",
+        remove_unused_columns=False, use_cpu=loaded.device == "cpu", bf16=loaded.dtype == "bfloat16",
+        fp16=loaded.dtype == "float16", dataloader_num_workers=0, disable_tqdm=False)
+    return Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
+                   data_collator=CompletionCollator(tokenizer.pad_token_id), processing_class=tokenizer)
+
+
+def _with_lora(model, cfg: TrainConfig):
+    from peft import LoraConfig, get_peft_model
+
+    targets = cfg.lora_targets or LORA_TARGETS.get(model.config.model_type, "all-linear")
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=targets, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def _resume_point(cfg: TrainConfig, out: Path) -> str | None:
+    if not cfg.resume:
+        if any(out.glob("checkpoint-*")):
+            raise PtstError(f"--out {out}: holds checkpoints of an unfinished run; add --resume to continue it")
+        return None
+    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    if not checkpoints:
+        raise PtstError(f"--resume: no checkpoint-* directory in {out} (checkpoints need --save-steps)")
+    return str(checkpoints[-1])
+
+
+def _record(cfg: TrainConfig, template: Template, stats, trainer, result, resume) -> dict:
+    history = trainer.state.log_history
+    return {
+        "config": cfg.model_dump(),
+        "template": {"name": template.name, "hash": template.identity, **template.content()},
+        "data": {"name": cfg.data, "file": cfg.data_file, "limit": cfg.limit, "data_seed": cfg.data_seed,
+                 "mix": cfg.mix, "examples": stats.kept, "dropped": stats.dropped, "truncated": stats.truncated},
+        "kind": "full" if cfg.full else "lora",
+        "seed": cfg.seed,
+        "world_size": trainer.args.world_size,
+        "steps": trainer.state.global_step,
+        "resumed_from": resume,
+        "train_loss": result.training_loss,
+        "loss_curve": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
+        "versions": package_versions(),
+    }
+
+
+def read_record(out: str | Path) -> dict:
+    return json.loads((Path(out) / RECORD).read_text())
