@@ -22,3 +22,25 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     """Run the real `ptst` entry point in a subprocess; returns the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", "ptst", *args], capture_output=True, text=True, cwd=cwd,
                           env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer():
+    """The real SmolLM2-135M-Instruct tokenizer and chat template (prepared into the cache on first use)."""
+    from ptst.models import load_tokenizer
+
+    return load_tokenizer("embedded:smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def smol_model():
+    from ptst.models import load_model
+
+    return load_model("embedded:smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def tiny_path() -> str:
+    from ptst.models import prepare
+
+    return str(prepare("embedded:tiny-random"))

@@ -27,8 +27,10 @@ def run(args: argparse.Namespace) -> int:
     if record.get("dry_run"):
         write_raw("\n\n".join(record["audits"]) + "\n")
         return 0
+    if not record["main_process"]:
+        return 0
     curve = record["loss_curve"]
-    first, last = (curve[0]["loss"], curve[-1]["loss"]) if curve else (float("nan"), float("nan"))
+    loss = f"loss {curve[0]['loss']:.3f} -> {curve[-1]['loss']:.3f}" if curve else f"mean loss {record['train_loss']:.3f}"
     note(f"trained {record['kind']} for {record['steps']} steps on {record['data']['examples']} examples; "
-         f"loss {first:.3f} -> {last:.3f}; saved to {cfg.out}")
+         f"{loss}; saved to {cfg.out}")
     return 0

@@ -6,10 +6,14 @@ from pydantic import ValidationError
 
 
 def describe_validation_error(err: ValidationError, where: str) -> str:
-    """'WHERE: field FIELD: MESSAGE' for the first error (and a count of the others)."""
-    first = err.errors()[0]
+    """'WHERE: field FIELD: MESSAGE' for the most telling error (an unknown field first: a typo there often also
+    leaves a required field missing), with a count of the others."""
+    errors = sorted(err.errors(), key=lambda e: e.get("type") != "extra_forbidden")
+    first = errors[0]
     loc = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
-    msg = first.get("msg", "invalid").removeprefix("Value error, ")
-    more = len(err.errors()) - 1
-    tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
-    return f"{where}: field {loc!r}: {msg}{tail}"
+    if first.get("type") == "extra_forbidden":
+        text = f"{where}: unknown field {loc!r}"
+    else:
+        text = f"{where}: field {loc!r}: {first.get('msg', 'invalid').removeprefix('Value error, ')}"
+    more = len(errors) - 1
+    return text + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")

@@ -70,7 +70,10 @@ embedded.register("embedded:tiny-random", EmbeddedModel(
 
 def prepare(name: str) -> Path:
     """The prepared model directory of embedded model `name`, preparing it first when needed."""
-    spec = embedded.get(name)
+    return prepare_spec(embedded.get(name))
+
+
+def prepare_spec(spec: EmbeddedModel) -> Path:
     if spec.is_prepared():
         return spec.cache_dir
     spec.cache_dir.parent.mkdir(parents=True, exist_ok=True)

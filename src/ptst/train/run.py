@@ -47,6 +47,9 @@ def run_training(cfg: TrainConfig, *, log=lambda msg: sys.stderr.write(f"ptst: {
     resume = _resume_point(cfg, out)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
+    if trainer.args.world_size > 1:
+        log(f"rank {trainer.args.process_index} of {trainer.args.world_size}: trained {trainer.state.global_step} "
+            "steps")
     record = _record(cfg, template, stats, trainer, result, resume)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(out)
@@ -93,7 +96,8 @@ def _build_trainer(cfg: TrainConfig, examples, tokenizer):
         data_seed=cfg.seed, logging_steps=cfg.logging_steps, save_strategy="steps" if cfg.save_steps else "no",
         save_steps=cfg.save_steps or 500, train_sampling_strategy="group_by_length", report_to="none",
         remove_unused_columns=False, use_cpu=loaded.device == "cpu", bf16=loaded.dtype == "bfloat16",
-        fp16=loaded.dtype == "float16", dataloader_num_workers=0, disable_tqdm=False)
+        fp16=loaded.dtype == "float16", dataloader_num_workers=0, disable_tqdm=False,
+        ddp_find_unused_parameters=False)
     return Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
                    data_collator=CompletionCollator(tokenizer.pad_token_id), processing_class=tokenizer)
 
@@ -128,6 +132,7 @@ def _record(cfg: TrainConfig, template: Template, stats, trainer, result, resume
         "kind": "full" if cfg.full else "lora",
         "seed": cfg.seed,
         "world_size": trainer.args.world_size,
+        "main_process": trainer.is_world_process_zero(),
         "steps": trainer.state.global_step,
         "resumed_from": resume,
         "train_loss": result.training_loss,
