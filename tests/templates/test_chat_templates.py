@@ -72,4 +72,4 @@ def test_prompt_of_a_training_example_is_the_generation_prompt(smol_tokenizer):
         t = get_template(name)
         prompt, completion = render_example(t, "What is 2+2?", "4", tokenizer=smol_tokenizer)
         assert prompt == render_prompt(t, "What is 2+2?", tokenizer=smol_tokenizer)
-        assert completion.rstrip("<|im_end|>").strip() == "4"
+        assert completion.removesuffix("<|im_end|>").strip() == "4"

@@ -16,7 +16,7 @@ def test_mask_covers_exactly_the_completion(smol_tokenizer, name):
     t = get_template(name)
     ex = tokenize_example(ITEM, t, smol_tokenizer)
     prompt, completion = render_example(t, ITEM.input, ITEM.answer, tokenizer=smol_tokenizer)
-    trained = [tok for tok, label in zip(ex.input_ids, ex.labels) if label != IGNORE]
+    trained = [tok for tok, label in zip(ex.input_ids, ex.labels, strict=True) if label != IGNORE]
     assert trained == smol_tokenizer(completion, add_special_tokens=False)["input_ids"]
     assert all(label == IGNORE for label in ex.labels[: ex.prompt_tokens])
     assert ex.labels[ex.prompt_tokens:] == ex.input_ids[ex.prompt_tokens:]

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     if not record["main_process"]:
         return 0
     curve = record["loss_curve"]
-    loss = f"loss {curve[0]['loss']:.3f} -> {curve[-1]['loss']:.3f}" if curve else f"mean loss {record['train_loss']:.3f}"
+    loss = (f"loss {curve[0]['loss']:.3f} -> {curve[-1]['loss']:.3f}" if curve
+            else f"mean loss {record['train_loss']:.3f}")
     note(f"trained {record['kind']} for {record['steps']} steps on {record['data']['examples']} examples; "
          f"{loss}; saved to {cfg.out}")
     return 0

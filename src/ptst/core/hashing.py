@@ -1,4 +1,4 @@
-"""Content hashes: the identity of a template, a training spec or a study cell is the hash of what changes its output."""
+"""Content hashes: the identity of a template, a training spec or a study cell hashes what changes its output."""
 
 from __future__ import annotations
 

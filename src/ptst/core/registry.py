@@ -1,4 +1,4 @@
-"""A registry of named things (templates, data sets, models, scorers): names are lowercase-kebab with a family prefix."""
+"""A registry of named things (templates, data sets, models, scorers); names are lowercase-kebab, family-prefixed."""
 
 from __future__ import annotations
 

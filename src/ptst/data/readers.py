@@ -94,7 +94,7 @@ def _read_csv(path: Path, header_fields: tuple[str, ...]) -> list[Row]:
     for n, rec in enumerate(body, start):
         if len(rec) != len(names):
             raise PtstError(f"{path}: line {n}: {len(rec)} columns, the header has {len(names)}")
-        rows.append((n, dict(zip(names, rec))))
+        rows.append((n, dict(zip(names, rec, strict=True))))
     return rows
 
 

@@ -72,7 +72,7 @@ def build_examples(items: Sequence[Item], template: Template, tokenizer, *, max_
 def mask_audit(example: Example, tokenizer) -> str:
     """The example token by token: masked (prompt) tokens in [brackets], trained tokens bare, then a count."""
     parts = []
-    for tok_id, label in zip(example.input_ids, example.labels):
+    for tok_id, label in zip(example.input_ids, example.labels, strict=True):
         piece = tokenizer.decode([tok_id]).replace("\n", "\\n")
         parts.append(f"[{piece}]" if label == IGNORE else piece)
     trained = sum(label != IGNORE for label in example.labels)

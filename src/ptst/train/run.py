@@ -9,13 +9,13 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_json
+from ptst.core.versions import package_versions
 from ptst.data import get_dataset, load_items
 from ptst.models import load_model, load_tokenizer
 from ptst.templates import Template, get_template, load_template_file
 from ptst.templates.builtin import SAFETY_TEMPLATES
 from ptst.train.config import TrainConfig
 from ptst.train.examples import CompletionCollator, build_examples, mask_audit
-from ptst.core.versions import package_versions
 
 RECORD = "ptst_train.json"
 LORA_TARGETS = {t: ["q_proj", "k_proj", "v_proj", "o_proj"]
