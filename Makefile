@@ -25,7 +25,7 @@ test: install lint
 
 lint: install
 	$(BIN)/lint-imports
-	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -61,6 +61,8 @@ def _rows_to_items(spec: DatasetSpec, rows: list[Row], where: str, input_field: 
         answer_candidates = ()
     items = []
     for index, (line, row) in enumerate(rows):
+        if spec.format_row is not None:
+            row = spec.format_row(row)
         at = f"{where}: line {line}" if where.endswith((".jsonl", ".csv", ".txt")) else f"{where}: row {line}"
         text = _text_field(row, inputs, at, "input", "--input-field")
         if spec.extra_input_field and _is_text(row.get(spec.extra_input_field)):

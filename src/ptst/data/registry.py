@@ -29,6 +29,7 @@ class DatasetSpec:
     train_split: str = "train"
     file_hint: str = ""
     generate: Callable[[], list[Item]] | None = None
+    format_row: Callable[[dict], dict] | None = None  # reshape a raw row before the fields are read
 
     @property
     def source(self) -> str:
@@ -37,6 +38,20 @@ class DatasetSpec:
         if self.hub_id:
             return f"hub {self.hub_id}" + (f" ({self.hub_config})" if self.hub_config else "")
         return "local file only"
+
+
+def format_multiple_choice(row: dict) -> dict:
+    """ARC rows: the question followed by one 'A. text' line per choice; the answer is a letter. Choices are
+    relabelled A, B, C... in order (some ARC rows use 1, 2, 3, 4)."""
+    choices = row.get("choices")
+    if not isinstance(choices, dict) or not isinstance(row.get("question"), str):
+        return row
+    labels, texts = [str(x) for x in choices.get("label", [])], choices.get("text", [])
+    letters = "ABCDEFGH"[: len(texts)]
+    lines = [f"{letter}. {text}" for letter, text in zip(letters, texts, strict=False)]
+    key = str(row.get("answerKey", ""))
+    answer = letters[labels.index(key)] if key in labels and labels.index(key) < len(letters) else key
+    return {**row, "question": row["question"] + "\n" + "\n".join(lines), "answerKey": answer}
 
 
 datasets: Registry[DatasetSpec] = Registry("data set")
@@ -64,6 +79,12 @@ for _spec in (
     DatasetSpec("safety-mix", "refusal", "harmful instructions with safe replies (Bianchi et al. 2024)",
                 ("instruction",), "output", extra_input_field="input",
                 file_hint="safety_only_data_Instructions.json from vinid/safety-tuned-llamas"),
+    DatasetSpec("arc-challenge", "task", "AI2 ARC, challenge set: science multiple choice (answer = a letter)",
+                ("question",), "answerKey", hub_id="allenai/ai2_arc", hub_config="ARC-Challenge",
+                format_row=format_multiple_choice, file_hint="rows with question, choices{text,label}, answerKey"),
+    DatasetSpec("arc-easy", "task", "AI2 ARC, easy set: science multiple choice (answer = a letter)",
+                ("question",), "answerKey", hub_id="allenai/ai2_arc", hub_config="ARC-Easy",
+                format_row=format_multiple_choice, file_hint="rows with question, choices{text,label}, answerKey"),
     DatasetSpec("builtin:math", "task", "generated grade-school word problems, step-by-step, '#### N'",
                 generate=math.generate_items),
     DatasetSpec("builtin:harmful", "harmful", "direct harmful requests in DirectHarm4's four categories",

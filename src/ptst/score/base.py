@@ -1,0 +1,44 @@
+"""The scorer interface and registry: a scorer turns sample rows into per-sample results and summary metrics.
+
+A per-sample result is a dict stored under `row["scores"][scorer.name]`, or None when the sample cannot be
+scored (for example no reference answer); unscored samples are counted, never dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from ptst.core.registry import Registry
+from ptst.score.metrics import Metric
+
+
+class Scorer(Protocol):
+    name: str
+
+    def score(self, rows: Sequence[dict]) -> list[dict | None]:
+        """One result per row, in order."""
+        ...
+
+    def summarize(self, results: Sequence[dict | None]) -> list[Metric]:
+        """Summary metrics over the scored results."""
+        ...
+
+
+ScorerFactory = Callable[..., Scorer]
+scorers: Registry[ScorerFactory] = Registry("scorer")
+
+
+def register_scorer(name: str):
+    """Decorator: register a factory `f(**options) -> Scorer` under `name`."""
+
+    def wrap(factory: ScorerFactory) -> ScorerFactory:
+        scorers.register(name, factory)
+        return factory
+
+    return wrap
+
+
+def scored(results: Sequence[dict | None], key: str | None = None) -> list[dict]:
+    """The results that carry a score (and, if `key` is given, a non-None value for it)."""
+    return [r for r in results if r is not None and (key is None or r.get(key) is not None)]

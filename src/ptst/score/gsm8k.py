@@ -1,0 +1,76 @@
+"""GSM8K accuracy. Strict: the number after '####' (the format fine-tuning teaches). Flexible: a \\boxed{} answer
+if there is one, else the last number in the reply. Numbers are normalised: commas, '$', units, trailing periods."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+
+from ptst.score.base import register_scorer, scored
+from ptst.score.metrics import Metric, rate
+
+_NUMBER = re.compile(r"-?\$?\s?\d[\d,]*(?:\.\d+)?")
+_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+
+
+def _canonical(raw: str) -> str | None:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        return None
+    value = value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
+    return format(value, "f")
+
+
+def extract_strict(reply: str) -> str | None:
+    """The first number after the last '####'."""
+    if "####" not in reply:
+        return None
+    return _number_in(reply.rsplit("####", 1)[1])
+
+
+def extract_flexible(reply: str) -> str | None:
+    """The last \\boxed{} value, else the last number anywhere."""
+    boxed = _BOXED.findall(reply)
+    if boxed:
+        found = _number_in(boxed[-1])
+        if found is not None:
+            return found
+    numbers = _NUMBER.findall(reply)
+    return _canonical(_clean(numbers[-1])) if numbers else None
+
+
+def _number_in(text: str) -> str | None:
+    m = _NUMBER.search(text)
+    return _canonical(_clean(m.group(0))) if m else None
+
+
+def _clean(raw: str) -> str:
+    return raw.replace("$", "").replace(",", "").replace(" ", "").rstrip(".")
+
+
+class Gsm8kScorer:
+    name = "gsm8k"
+
+    def score(self, rows: Sequence[dict]) -> list[dict | None]:
+        out: list[dict | None] = []
+        for row in rows:
+            gold = extract_strict(row.get("reference") or "")
+            if gold is None:
+                out.append(None)
+                continue
+            strict, flexible = extract_strict(row["output"]), extract_flexible(row["output"])
+            out.append({"gold": gold, "strict_answer": strict, "flexible_answer": flexible,
+                        "strict": int(strict == gold), "flexible": int(flexible == gold)})
+        return out
+
+    def summarize(self, results: Sequence[dict | None]) -> list[Metric]:
+        done = scored(results)
+        return [rate("accuracy_strict", [r["strict"] for r in done]),
+                rate("accuracy_flexible", [r["flexible"] for r in done])]
+
+
+@register_scorer("gsm8k")
+def make_gsm8k(**_) -> Gsm8kScorer:
+    return Gsm8kScorer()
