@@ -8,6 +8,7 @@ from pathlib import Path
 from ptst import __version__
 from ptst.core.errors import PtstError
 from ptst.core.io import JsonlAppender, read_jsonl_rows
+from ptst.core.progress import ProgressBar
 from ptst.data import load_items
 from ptst.generate.config import GenerateConfig
 from ptst.models import load_model
@@ -41,7 +42,7 @@ def run_generation(cfg: GenerateConfig, *, progress: bool = True) -> dict:
     _check_same_run(Path(cfg.out), common)
     skip = sorted(set(range(len(items))) - set(todo))
     written, tokens, start = 0, 0, time.perf_counter()
-    with JsonlAppender(cfg.out) as sink, _progress(progress, len(todo)) as bar:
+    with JsonlAppender(cfg.out) as sink, ProgressBar("generating", len(todo), enabled=progress, rate=True) as bar:
         for batch in generate(loaded, prompts, decoding, batch_size=cfg.batch_size, skip=skip):
             for g in batch:
                 item, prompt = items[g.index], prompts[g.index]
@@ -51,7 +52,7 @@ def run_generation(cfg: GenerateConfig, *, progress: bool = True) -> dict:
                             "prompt_tokens": g.prompt_tokens, "output_tokens": g.output_tokens})
                 tokens += g.output_tokens
             written += len(batch)
-            bar.advance(len(batch), tokens / max(time.perf_counter() - start, 1e-9))
+            bar.advance(len(batch), f"{tokens / max(time.perf_counter() - start, 1e-9):.1f} tok/s")
     seconds = time.perf_counter() - start
     return {"written": written, "skipped": len(items) - len(todo), "out": cfg.out, "seconds": seconds,
             "tokens_per_s": tokens / max(seconds, 1e-9)}
@@ -72,28 +73,3 @@ def _check_same_run(path: Path, common: dict) -> None:
                 raise PtstError(f"{path}: holds samples with a different {key} ({row.get(key)!r}, this run "
                                 f"{common[key]!r}); write to another --out or delete the file")
         return
-
-
-class _progress:
-    """A rich progress bar with samples and generated tokens per second (on stderr)."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total = enabled, total
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=False)
-            self.bar.__enter__()
-            self.task = self.bar.add_task("gen", total=self.total, rate="")
-        return self
-
-    def advance(self, n: int, tok_per_s: float) -> None:
-        if self.enabled:
-            self.bar.update(self.task, advance=n, rate=f"{tok_per_s:.1f} tok/s")
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.bar.__exit__(*exc)

@@ -1,0 +1,64 @@
+"""Score a JSONL file of samples: read, score, write a new JSONL with `scores.NAME` added (the input is never
+modified), and summarise."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from ptst.core.errors import PtstError
+from ptst.core.io import atomic_write_json, atomic_write_text
+from ptst.score.base import Scorer
+from ptst.score.metrics import Metric
+
+
+def read_samples(path: str | Path) -> list[dict]:
+    """Rows of a samples file; every row needs an 'output' string (and 'input' for judges)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PtstError(f"{path}: samples file not found")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise PtstError(f"{path}: line {n}: malformed JSON ({err.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("output"), str):
+                raise PtstError(f"{path}: line {n}: expected an object with an 'output' string (as ptst generate "
+                                "writes)")
+            rows.append(row)
+    if not rows:
+        raise PtstError(f"{path}: no samples")
+    return rows
+
+
+def apply_scores(rows: Sequence[dict], scorer: Scorer) -> tuple[list[dict], list[dict | None]]:
+    """New rows with `scores[scorer.name]` set (None when unscored), and the raw results."""
+    results = scorer.score(rows)
+    out = []
+    for row, result in zip(rows, results, strict=True):
+        out.append({**row, "scores": {**(row.get("scores") or {}), scorer.name: result}})
+    return out, results
+
+
+def unscored_count(results: Sequence[dict | None]) -> int:
+    return sum(1 for r in results if r is None or r.get("status", "scored") != "scored")
+
+
+def score_file(path: str | Path, scorer: Scorer, out: str | Path) -> dict:
+    """Score `path` into `out` and write `out`.summary.json; returns the summary."""
+    if Path(out).resolve() == Path(path).resolve():
+        raise PtstError(f"--out {out}: is the input file; scoring never modifies its input, choose another path")
+    rows = read_samples(path)
+    scored_rows, results = apply_scores(rows, scorer)
+    atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in scored_rows))
+    metrics: list[Metric] = scorer.summarize(results)
+    summary = {"input": str(path), "output": str(out), "scorer": scorer.name, "n": len(rows),
+               "n_scored": len(rows) - unscored_count(results), "n_unscored": unscored_count(results),
+               "metrics": [m.to_dict() for m in metrics]}
+    atomic_write_json(f"{out}.summary.json", summary)
+    return {**summary, "metric_objects": metrics}

@@ -1,0 +1,1 @@
+"""Persistent state in SQLite: the judge cache and the study store."""
