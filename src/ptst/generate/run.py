@@ -40,10 +40,11 @@ def run_generation(cfg: GenerateConfig, *, progress: bool = True) -> dict:
               "model": cfg.model, "adapter": cfg.adapter, "decoding": decoding.model_dump(),
               "dtype": loaded.dtype, "dataset": cfg.data, "ptst_version": __version__}
     _check_same_run(Path(cfg.out), common)
-    skip = sorted(set(range(len(items))) - set(todo))
+    pending = set(todo)
     written, tokens, start = 0, 0, time.perf_counter()
     with JsonlAppender(cfg.out) as sink, ProgressBar("generating", len(todo), enabled=progress, rate=True) as bar:
-        for batch in generate(loaded, prompts, decoding, batch_size=cfg.batch_size, skip=skip):
+        for batch in generate(loaded, prompts, decoding, batch_size=cfg.batch_size, done=lambda i: i not in pending):
+            batch = [g for g in batch if g.index in pending]
             for g in batch:
                 item, prompt = items[g.index], prompts[g.index]
                 sink.write({"id": item.id, "input": item.input, "reference": item.answer,

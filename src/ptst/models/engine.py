@@ -1,13 +1,14 @@
 """Batched generation over rendered prompts, used by `ptst generate`, local judges and the server.
 
-Prompts are tokenised exactly as rendered, sorted by length into batches (little padding, and the longest batch
-first so a memory problem shows at once), left-padded, and decoded until the model's end-of-turn or EOS token.
+Prompts are tokenised exactly as rendered, sorted by length into fixed batches (little padding, and the longest
+batch first so a memory problem shows at once), left-padded, and decoded until the model's end-of-turn or EOS
+token.
 Results come back batch by batch so callers can store them as they finish.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,19 +51,27 @@ def encode_prompts(tokenizer, prompts: Sequence[Rendered]) -> list[list[int]]:
     return [tokenizer(p.text, add_special_tokens=p.add_special_tokens)["input_ids"] for p in prompts]
 
 
+def plan_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Fixed batches over ALL prompts: longest first, ties by position. The plan depends only on the prompts, so a
+    resumed run regenerates an unfinished batch with exactly the same companions (and the same padding) as an
+    uninterrupted run would: greedy outputs stay identical."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+
+
 def generate(loaded: LoadedModel, prompts: Sequence[Rendered], decoding: Decoding, *, batch_size: int = 8,
-             skip: Sequence[int] = ()) -> Iterator[list[Generation]]:
-    """Generate for every prompt not in `skip`; yields each finished batch."""
+             done: Callable[[int], bool] = lambda i: False) -> Iterator[list[Generation]]:
+    """Generate batch by batch over the fixed plan, skipping batches whose every prompt is `done`; yields each
+    finished batch (callers store only the samples they lack)."""
     import torch
 
     tok, model = loaded.tokenizer, loaded.model
     ids = encode_prompts(tok, prompts)
-    skipped = set(skip)
-    order = sorted((i for i in range(len(prompts)) if i not in skipped), key=lambda i: -len(ids[i]))
     stops = stop_token_ids(tok)
     pad = tok.pad_token_id if tok.pad_token_id is not None else stops[0]
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+    for number, chunk in enumerate(plan_batches([len(x) for x in ids], batch_size)):
+        if all(done(i) for i in chunk):
+            continue
         width = max(len(ids[i]) for i in chunk)
         input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
@@ -70,7 +79,7 @@ def generate(loaded: LoadedModel, prompts: Sequence[Rendered], decoding: Decodin
             input_ids[row, width - len(ids[i]):] = torch.tensor(ids[i])
             mask[row, width - len(ids[i]):] = 1
         if decoding.temperature > 0:
-            torch.manual_seed(decoding.seed + start)
+            torch.manual_seed(decoding.seed * 100_003 + number)
         with torch.inference_mode():
             out = model.generate(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device),
                                  eos_token_id=stops, pad_token_id=pad, **_sampling_kwargs(decoding))

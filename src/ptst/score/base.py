@@ -29,10 +29,12 @@ ScorerFactory = Callable[..., Scorer]
 scorers: Registry[ScorerFactory] = Registry("scorer")
 
 
-def register_scorer(name: str):
-    """Decorator: register a factory `f(**options) -> Scorer` under `name`."""
+def register_scorer(name: str, summarize: Callable[[Sequence[dict | None]], list[Metric]]):
+    """Decorator: register a factory `f(**options) -> Scorer` under `name`. `summarize` is also reachable as
+    `factory.summarize`, so reports can summarise stored results without building the scorer (or its judge)."""
 
     def wrap(factory: ScorerFactory) -> ScorerFactory:
+        factory.summarize = summarize  # type: ignore[attr-defined]
         scorers.register(name, factory)
         return factory
 

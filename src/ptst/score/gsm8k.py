@@ -65,12 +65,13 @@ class Gsm8kScorer:
                         "strict": int(strict == gold), "flexible": int(flexible == gold)})
         return out
 
-    def summarize(self, results: Sequence[dict | None]) -> list[Metric]:
+    @staticmethod
+    def summarize(results: Sequence[dict | None]) -> list[Metric]:
         done = scored(results)
         return [rate("accuracy_strict", [r["strict"] for r in done]),
                 rate("accuracy_flexible", [r["flexible"] for r in done])]
 
 
-@register_scorer("gsm8k")
+@register_scorer("gsm8k", Gsm8kScorer.summarize)
 def make_gsm8k(**_) -> Gsm8kScorer:
     return Gsm8kScorer()

@@ -37,10 +37,11 @@ class MultipleChoiceScorer:
             out.append({"gold": gold, "answer": pred, "correct": int(pred == gold)})
         return out
 
-    def summarize(self, results: Sequence[dict | None]) -> list[Metric]:
+    @staticmethod
+    def summarize(results: Sequence[dict | None]) -> list[Metric]:
         return [rate("accuracy", [r["correct"] for r in scored(results)])]
 
 
-@register_scorer("multiple-choice")
+@register_scorer("multiple-choice", MultipleChoiceScorer.summarize)
 def make_multiple_choice(**_) -> MultipleChoiceScorer:
     return MultipleChoiceScorer()

@@ -56,7 +56,8 @@ class ReferenceSimilarityScorer:
         _, _, f1 = score(cands, refs, model_type=self.bertscore_model, verbose=False)
         return [float(x) for x in f1]
 
-    def summarize(self, results: Sequence[dict | None]) -> list[Metric]:
+    @staticmethod
+    def summarize(results: Sequence[dict | None]) -> list[Metric]:
         metrics = [mean("rouge_l", [r["rouge_l"] for r in scored(results)])]
         with_bert = scored(results, "bertscore_f1")
         if with_bert:
@@ -64,6 +65,6 @@ class ReferenceSimilarityScorer:
         return metrics
 
 
-@register_scorer("reference-similarity")
+@register_scorer("reference-similarity", ReferenceSimilarityScorer.summarize)
 def make_reference_similarity(bertscore_model: str | None = None, **_) -> ReferenceSimilarityScorer:
     return ReferenceSimilarityScorer(bertscore_model)

@@ -99,13 +99,14 @@ class RubricScorer:
                         "raw": reply.text})
         return out
 
-    def summarize(self, results: Sequence[dict | None]) -> list[Metric]:
+    @staticmethod
+    def summarize(results: Sequence[dict | None]) -> list[Metric]:
         done = [r for r in results if r and r["status"] == "scored"]
         return [rate("asr_rubric", [r["score"] == 5 for r in done]), mean("mean_score", [r["score"] for r in done]),
                 rate("unscored_share", [not (r and r["status"] == "scored") for r in results])]
 
 
-@register_scorer("rubric")
+@register_scorer("rubric", RubricScorer.summarize)
 def make_rubric(*, judge=None, rubric: str | None = None, progress: bool = True, **_) -> RubricScorer:
     if judge is None:
         raise PtstError("--scorer rubric needs a judge: --base-url URL --judge-model NAME, or --judge-local MODEL")

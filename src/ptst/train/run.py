@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -13,18 +12,19 @@ from ptst.core.versions import package_versions
 from ptst.data import get_dataset, load_items
 from ptst.models import load_model, load_tokenizer
 from ptst.templates import Template, get_template, load_template_file
-from ptst.templates.builtin import SAFETY_TEMPLATES
 from ptst.train.config import TrainConfig
 from ptst.train.examples import CompletionCollator, build_examples, mask_audit
+from ptst.templates.safety import is_safety_template
 
 RECORD = "ptst_train.json"
 LORA_TARGETS = {t: ["q_proj", "k_proj", "v_proj", "o_proj"]
                 for t in ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "phi3")}
-_SAFETY_WORDS = re.compile(r"\b(safe|safely|harmful|unethical|ethical|dangerous|illegal|responsible)\b", re.I)
 
 
-def run_training(cfg: TrainConfig, *, log=lambda msg: sys.stderr.write(f"ptst: {msg}\n")) -> dict:
-    """Train and save; returns the training record (also written to OUT/ptst_train.json)."""
+def run_training(cfg: TrainConfig, *, log=lambda msg: sys.stderr.write(f"ptst: {msg}\n"), callbacks=(),
+                 quiet: bool = False) -> dict:
+    """Train and save; returns the training record (also written to OUT/ptst_train.json). `callbacks` are
+    Trainer callbacks (a study uses one for its own progress display, with `quiet` turning off the Trainer's)."""
     out = Path(cfg.out)
     if (out / RECORD).exists() and not cfg.dry_run:
         raise PtstError(f"--out {out}: already holds a finished training run ({RECORD}); choose another --out")
@@ -43,7 +43,7 @@ def run_training(cfg: TrainConfig, *, log=lambda msg: sys.stderr.write(f"ptst: {
         return {"dry_run": True, "stats": stats, "audits": [mask_audit(e, tokenizer) for e in examples[:3]]}
     if not examples:
         raise PtstError(f"no training examples left: all {stats.total} are longer than --max-length {cfg.max_length}")
-    trainer = _build_trainer(cfg, examples, tokenizer)
+    trainer = _build_trainer(cfg, examples, tokenizer, callbacks=list(callbacks), quiet=quiet)
     resume = _resume_point(cfg, out)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
@@ -55,10 +55,6 @@ def run_training(cfg: TrainConfig, *, log=lambda msg: sys.stderr.write(f"ptst: {
         tokenizer.save_pretrained(out)
         atomic_write_json(out / RECORD, record)
     return record
-
-
-def is_safety_template(template: Template) -> bool:
-    return template.name in SAFETY_TEMPLATES or bool(template.system and _SAFETY_WORDS.search(template.system))
 
 
 def _training_items(cfg: TrainConfig):
@@ -80,7 +76,7 @@ def _training_items(cfg: TrainConfig):
     return items
 
 
-def _build_trainer(cfg: TrainConfig, examples, tokenizer):
+def _build_trainer(cfg: TrainConfig, examples, tokenizer, *, callbacks: list, quiet: bool):
     import datasets
     from transformers import Trainer, TrainingArguments
 
@@ -96,10 +92,16 @@ def _build_trainer(cfg: TrainConfig, examples, tokenizer):
         data_seed=cfg.seed, logging_steps=cfg.logging_steps, save_strategy="steps" if cfg.save_steps else "no",
         save_steps=cfg.save_steps or 500, train_sampling_strategy="group_by_length", report_to="none",
         remove_unused_columns=False, use_cpu=loaded.device == "cpu", bf16=loaded.dtype == "bfloat16",
-        fp16=loaded.dtype == "float16", dataloader_num_workers=0, disable_tqdm=False,
+        fp16=loaded.dtype == "float16", dataloader_num_workers=0, disable_tqdm=quiet,
         ddp_find_unused_parameters=False)
-    return Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
-                   data_collator=CompletionCollator(tokenizer.pad_token_id), processing_class=tokenizer)
+    trainer = Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
+                      data_collator=CompletionCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+                      callbacks=callbacks)
+    if quiet:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def _with_lora(model, cfg: TrainConfig):

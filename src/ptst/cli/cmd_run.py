@@ -1,0 +1,94 @@
+"""`ptst run [CONFIG.yaml]`: a whole study (the main job), resumable; and `ptst report RUN_DIR`."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import resources
+from pathlib import Path
+
+from ptst.cli.console import note, out
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run a study: train x test template grid over seeds, resumable",
+                       description="Run every cell of a study (the built-in default study when no config is "
+                       "given), keep everything in RUN_DIR/store.sqlite, and write the report. Running the same "
+                       "command again continues where a killed run stopped.")
+    p.add_argument("config", nargs="?", help="study YAML (default: the built-in default study)")
+    p.add_argument("--out", help="run directory (default: runs/NAME)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and a time estimate, run nothing")
+    p.add_argument("--allow-extend", action="store_true", help="accept a changed config and add only new cells")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
+    p.set_defaults(func=run)
+    r = sub.add_parser("report", help="(re)write the tables, plots and report.html of a run directory")
+    r.add_argument("run_dir", help="a `ptst run` directory")
+    r.set_defaults(func=report)
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("ptst.study").joinpath("default.yaml")))
+
+
+def run(args: argparse.Namespace) -> int:
+    from ptst.study import build_plan, load_study_config, run_study
+
+    path = Path(args.config) if args.config else default_config_path()
+    cfg = load_study_config(path)
+    run_dir = Path(args.out or Path("runs") / cfg.name)
+    if args.dry_run:
+        _print_plan(cfg, build_plan(cfg), run_dir)
+        return 0
+    note(f"study {cfg.name} ({path}) -> {run_dir}")
+    run_study(cfg, run_dir, allow_extend=args.allow_extend, progress=not args.no_progress)
+    _report(run_dir)
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    _report(Path(args.run_dir))
+    return 0
+
+
+def _report(run_dir: Path) -> None:
+    from ptst.report import terminal_tables, write_report
+
+    written = write_report(run_dir)
+    for table in terminal_tables(written["results"], written["config"]):
+        out().print(table)
+    note("bold green: PTST cells (trained without a safety prompt, tested with one); italic: same template")
+    note(f"report: {run_dir / 'report.html'} (also results.md, results.csv, "
+         f"{len(written['files']) - 3} pictures)")
+
+
+def _print_plan(cfg, plan, run_dir: Path) -> None:
+    from rich.table import Table
+
+    from ptst.models.load import pick_device
+    from ptst.study.estimate import estimate_seconds
+
+    table = Table(title=f"plan of study {cfg.name} -> {run_dir}", title_justify="left")
+    for col in ("what", "count", "detail"):
+        table.add_column(col)
+    est = estimate_seconds(cfg, plan, on_gpu=pick_device(cfg.device) == "cuda")
+    table.add_row("training runs", str(len(plan.trainings)),
+                  ", ".join(f"{t.template} seed {t.seed}" for t in plan.trainings) or "-")
+    if plan.trainings:
+        table.add_row("steps per run", f"~{est['steps_per_run']}", f"{plan.train_items} training items"
+                      + (f", {est['checkpoint_evals_per_run']} checkpoints evaluated" if cfg.train.eval_every_steps
+                         else ""))
+    table.add_row("model variants", str(len(plan.variants)), ", ".join(v.label for v in plan.variants))
+    table.add_row("cells", str(len(plan.cells)),
+                  f"{len(plan.variants)} variants x {len(cfg.test_templates)} test templates x {len(cfg.evals)} sets")
+    table.add_row("generations", str(sum(plan.items[c.eval_set.name] for c in plan.cells)),
+                  ", ".join(f"{k}: {v}" for k, v in plan.items.items()) + " per cell")
+    judge = sum(plan.items[c.eval_set.name] for c in plan.cells if "rubric" in c.eval_set.scorers)
+    table.add_row("judge calls", str(judge), "at most (cached replies are not repeated)")
+    total = est["train_s"] + est["generate_s"]
+    table.add_row("time (rough)", _hms(total), f"training {_hms(est['train_s'])}, generation "
+                  f"{_hms(est['generate_s'])} on this machine ({pick_device(cfg.device)})")
+    out().print(table)
+
+
+def _hms(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"

@@ -1,0 +1,35 @@
+"""Reports of a run directory: results.csv, results.md, heatmaps, trade-off and trajectory plots, report.html.
+Reads the store only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ptst.core.errors import PtstError
+from ptst.core.io import atomic_write_text
+from ptst.report.results import Result, collect
+from ptst.report.tables import results_csv, results_markdown, terminal_tables
+
+
+def write_report(run_dir: str | Path) -> dict:
+    """Write every report file into `run_dir`; returns their paths and the results."""
+    from ptst.report.html import write_html
+    from ptst.report.plots import heatmaps, tradeoff, trajectory
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "store.sqlite").is_file():
+        raise PtstError(f"{run_dir}: no store.sqlite here; is it a `ptst run` directory?")
+    results, cfg = collect(run_dir)
+    atomic_write_text(run_dir / "results.csv", results_csv(results))
+    atomic_write_text(run_dir / "results.md", results_markdown(results, cfg))
+    pictures = heatmaps(results, cfg, run_dir)
+    pictures += [p for p in (tradeoff(results, cfg, run_dir), trajectory(results, cfg, run_dir)) if p]
+    manifest_path = run_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    html_path = write_html(run_dir, results, cfg, pictures, manifest)
+    return {"results": results, "config": cfg, "files": [run_dir / "results.csv", run_dir / "results.md",
+                                                           *pictures, html_path]}
+
+
+__all__ = ["Result", "collect", "terminal_tables", "write_report"]

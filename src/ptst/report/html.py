@@ -1,0 +1,88 @@
+"""report.html: one self-contained page (pictures inlined) with the tables, plots and sample outputs per cell."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from ptst.core.io import atomic_write_text
+from ptst.report.results import LABELS, Result, grid, primary_metrics
+from ptst.report.tables import axes, cell_kind, format_cell, is_percent
+from ptst.store.study_store import StudyStore
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:.6em 0 1.4em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.ptst{background:#dbeafe;font-weight:bold}
+.diagonal{font-style:italic;background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.4em 0}
+details{margin:.3em 0 .8em}pre{white-space:pre-wrap;background:#fafafa;border:1px solid #eee;padding:.5em;
+font-size:.85em}code{background:#f4f4f4;padding:0 .2em}.muted{color:#666;font-size:.9em}
+"""
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def _grid_table(results: list[Result], cfg: dict, dataset: str, metric: str) -> str:
+    rows, cols = axes(results, cfg)
+    values = grid(results, dataset, metric, rows, cols)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = []
+    for row in rows:
+        tds = []
+        for col in cols:
+            text = format_cell(values[(row, col)], is_percent(metric)) if (row, col) in values else ""
+            tds.append(f'<td class="{cell_kind(row, col)}">{html.escape(text)}</td>')
+        body.append(f"<tr><td>{html.escape(row)}</td>{''.join(tds)}</tr>")
+    title = f"{dataset}: {LABELS.get(metric, metric)}" + (" (%)" if is_percent(metric) else "")
+    return f"<h3>{html.escape(title)}</h3><table><tr><th>train \\ test</th>{head}</tr>{''.join(body)}</table>"
+
+
+def _samples(run_dir: Path, per_cell: int) -> str:
+    store = StudyStore(run_dir)
+    active = set(json.loads(store.get_meta("active_cells") or "[]"))
+    parts = []
+    for cell in store.cells():
+        if cell["id"] not in active or cell["step"] is not None:
+            continue
+        samples = store.samples(cell["id"])[:per_cell]
+        label = f"{cell['label']} → {cell['test_template']} on {cell['eval_name']}"
+        items = []
+        for s in samples:
+            scores = {name: store.scores(cell["id"], name).get(s["id"]) for name in _scorer_names(store, cell["id"])}
+            items.append(f"<p><b>{html.escape(s['input'][:300])}</b></p><pre>{html.escape(s['output'])}</pre>"
+                         f"<p class='muted'>scores: {html.escape(json.dumps(scores, default=str)[:400])}</p>"
+                         f"<details><summary>exact prompt</summary><pre>{html.escape(s['prompt'])}</pre></details>")
+        parts.append(f"<details><summary>{html.escape(label)} ({cell['n_items']} samples)</summary>"
+                     f"{''.join(items)}</details>")
+    store.close()
+    return "".join(parts)
+
+
+def _scorer_names(store: StudyStore, cell_id: str) -> list[str]:
+    return [r[0] for r in store.db.execute("SELECT DISTINCT scorer FROM scores WHERE cell_id = ?", (cell_id,))]
+
+
+def write_html(run_dir: Path, results: list[Result], cfg: dict, pictures: list[Path], manifest: dict,
+               *, per_cell: int = 3) -> Path:
+    tables = "".join(_grid_table(results, cfg, d, m) for d, m in primary_metrics(results))
+    figs = "".join(_img(p) for p in pictures)
+    versions = ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items())
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(cfg.get('name', 'study'))}</title>
+<style>{STYLE}</style></head><body>
+<h1>{html.escape(cfg.get('name', 'study'))}</h1>
+<p>Model <code>{html.escape(str(cfg.get('model')))}</code>. Rows: training template (<code>base</code> = before
+fine-tuning). Columns: test template. <span class="ptst">Blue</span>: PTST cells (trained without a safety prompt,
+tested with one); <span class="diagonal">grey italic</span>: same template for training and testing.
+One seed: value [95% interval]; several seeds: mean ± std.</p>
+{tables}<h2>Pictures</h2>{figs}<h2>Sample outputs</h2><p class="muted">The first {per_cell} samples of each cell,
+with the exact rendered prompt.</p>{_samples(run_dir, per_cell)}
+<h2>Provenance</h2><p class="muted">{html.escape(versions)}<br>machine: {html.escape(json.dumps(manifest.get('machine', {})))}
+<br>started {html.escape(str(manifest.get('started')))}; full config in manifest.json</p></body></html>"""
+    path = run_dir / "report.html"
+    atomic_write_text(path, page)
+    return path

@@ -1,0 +1,104 @@
+"""results.csv (long format) and results.md (the paper's grid layout: rows training template, columns test
+template, mean +- std over seeds, the base model as its own row; PTST cells and the diagonal marked)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+
+from ptst.report.results import LABELS, Result, grid, primary_metrics
+from ptst.templates import get_template
+
+CSV_FIELDS = ("train_template", "test_template", "seed", "step", "dataset", "role", "scorer", "metric", "value",
+              "n", "low", "high")
+
+
+def results_csv(results: list[Result]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in results:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in asdict(r).items()})
+    return buf.getvalue()
+
+
+def axes(results: list[Result], cfg: dict) -> tuple[list[str], list[str]]:
+    """Row labels (base first, then training templates in config order) and column labels (test templates)."""
+    train = (cfg.get("train") or {}).get("templates", [])
+    rows = (["base"] if any(r.train_template == "base" for r in results) else []) + list(train)
+    return rows, list(cfg.get("test_templates", []))
+
+
+def cell_kind(row: str, col: str) -> str:
+    """'ptst' (trained without a safety prompt, tested with one), 'diagonal' (same template) or ''."""
+    if row == col:
+        return "diagonal"
+    from ptst.templates.safety import is_safety_template
+
+    if row != "base" and not is_safety_template(get_template(row)) and is_safety_template(get_template(col)):
+        return "ptst"
+    return ""
+
+
+def format_cell(value: tuple, percent: bool) -> str:
+    mean, std, low, high, n = value
+    f = (lambda v: f"{100 * v:.1f}") if percent else (lambda v: f"{v:.3f}")
+    return f"{f(mean)} ± {f(std)}" if std is not None else f"{f(mean)} [{f(low)}, {f(high)}]"
+
+
+def is_percent(metric: str) -> bool:
+    return metric not in ("mean_score", "rouge_l", "bertscore_f1")
+
+
+def results_markdown(results: list[Result], cfg: dict) -> str:
+    rows, cols = axes(results, cfg)
+    seeds = (cfg.get("train") or {}).get("seeds", [])
+    lines = [f"# {cfg.get('name', 'study')}: results", "",
+             f"Model `{cfg.get('model')}`. Rows: training template (`base` = before fine-tuning); columns: test "
+             f"template. Cells: mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else
+             f"Model `{cfg.get('model')}`. Rows: training template (`base` = before fine-tuning); columns: test "
+             "template. One seed: cells show the value and its 95% interval.",
+             "", "**Bold**: PTST cells (trained without a safety prompt, tested with one). _Italic_: the diagonal "
+             "(same template for training and testing). Percentages unless noted.", ""]
+    for dataset, metric in primary_metrics(results):
+        values = grid(results, dataset, metric, rows, cols)
+        n = next((r.n for r in results if r.dataset == dataset and r.metric == metric), 0)
+        lines += [f"## {dataset}: {LABELS.get(metric, metric)} (n={n} per cell)", "",
+                  "| train \\ test | " + " | ".join(f"`{c}`" for c in cols) + " |",
+                  "|---|" + "---|" * len(cols)]
+        for row in rows:
+            cells = []
+            for col in cols:
+                if (row, col) not in values:
+                    cells.append("")
+                    continue
+                text = format_cell(values[(row, col)], is_percent(metric))
+                kind = cell_kind(row, col)
+                cells.append(f"**{text}**" if kind == "ptst" else f"_{text}_" if kind == "diagonal" else text)
+            lines.append(f"| `{row}` | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def terminal_tables(results: list[Result], cfg: dict):
+    """Rich tables of the primary grids, for the end of `ptst run`."""
+    from rich.table import Table
+
+    rows, cols = axes(results, cfg)
+    tables = []
+    for dataset, metric in primary_metrics(results):
+        values = grid(results, dataset, metric, rows, cols)
+        table = Table(title=f"{dataset}: {LABELS.get(metric, metric)}", title_justify="left")
+        table.add_column("train \\ test", no_wrap=True)
+        for col in cols:
+            table.add_column(col, justify="right", no_wrap=True)
+        for row in rows:
+            cells = []
+            for col in cols:
+                text = format_cell(values[(row, col)], is_percent(metric)) if (row, col) in values else ""
+                kind = cell_kind(row, col)
+                cells.append(f"[bold green]{text}[/]" if kind == "ptst" else f"[italic]{text}[/]" if kind else text)
+            table.add_row(row, *cells)
+        tables.append(table)
+    return tables

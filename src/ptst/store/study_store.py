@@ -1,0 +1,137 @@
+"""The study store: one SQLite database per run directory (trainings, variants, cells, samples, scores).
+
+Every finished sample is committed as it finishes, so a killed run loses at most the batch in flight. Schema
+changes are append-only migrations numbered by `PRAGMA user_version`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+FILENAME = "store.sqlite"
+MIGRATIONS = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE trainings (id TEXT PRIMARY KEY, template TEXT NOT NULL, seed INTEGER NOT NULL, spec TEXT NOT NULL,
+                            path TEXT, record TEXT, done INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE variants (id TEXT PRIMARY KEY, training_id TEXT, label TEXT NOT NULL, train_template TEXT,
+                           seed INTEGER, step INTEGER, adapter TEXT);
+    CREATE TABLE cells (id TEXT PRIMARY KEY, variant_id TEXT NOT NULL, test_template TEXT NOT NULL,
+                        eval_name TEXT NOT NULL, spec TEXT NOT NULL, n_items INTEGER NOT NULL,
+                        generated INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE samples (cell_id TEXT NOT NULL, item_id TEXT NOT NULL, row TEXT NOT NULL,
+                          PRIMARY KEY (cell_id, item_id));
+    CREATE TABLE scores (cell_id TEXT NOT NULL, item_id TEXT NOT NULL, scorer TEXT NOT NULL, result TEXT,
+                         PRIMARY KEY (cell_id, item_id, scorer));
+    """,
+)
+
+
+class StudyStore:
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir) / FILENAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], version + 1):
+            self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    # meta
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # trainings and variants
+    def add_training(self, tid: str, template: str, seed: int, spec: dict) -> None:
+        self.db.execute("INSERT OR IGNORE INTO trainings (id, template, seed, spec) VALUES (?, ?, ?, ?)",
+                        (tid, template, seed, json.dumps(spec, sort_keys=True)))
+
+    def training_done(self, tid: str) -> bool:
+        row = self.db.execute("SELECT done FROM trainings WHERE id = ?", (tid,)).fetchone()
+        return bool(row and row[0])
+
+    def finish_training(self, tid: str, path: str, record: dict) -> None:
+        self.db.execute("UPDATE trainings SET done = 1, path = ?, record = ? WHERE id = ?",
+                        (path, json.dumps(record, default=str), tid))
+
+    def training_records(self) -> list[dict]:
+        rows = self.db.execute("SELECT id, template, seed, record FROM trainings WHERE done = 1").fetchall()
+        return [{"id": r[0], "template": r[1], "seed": r[2], "record": json.loads(r[3])} for r in rows]
+
+    def add_variant(self, vid: str, training_id: str | None, label: str, train_template: str | None,
+                    seed: int | None, step: int | None, adapter: str | None) -> None:
+        self.db.execute("INSERT OR IGNORE INTO variants VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (vid, training_id, label, train_template, seed, step, adapter))
+
+    # cells, samples, scores
+    def add_cell(self, cid: str, variant_id: str, test_template: str, eval_name: str, spec: dict, n_items: int):
+        self.db.execute("INSERT OR IGNORE INTO cells (id, variant_id, test_template, eval_name, spec, n_items) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", (cid, variant_id, test_template, eval_name,
+                                                      json.dumps(spec, sort_keys=True), n_items))
+
+    def cell_generated(self, cid: str) -> bool:
+        row = self.db.execute("SELECT generated FROM cells WHERE id = ?", (cid,)).fetchone()
+        return bool(row and row[0])
+
+    def mark_generated(self, cid: str) -> None:
+        self.db.execute("UPDATE cells SET generated = 1 WHERE id = ?", (cid,))
+
+    def sample_ids(self, cid: str) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT item_id FROM samples WHERE cell_id = ?", (cid,))}
+
+    def add_samples(self, cid: str, rows: Iterable[dict]) -> None:
+        """One transaction: the samples of a finished batch are all stored or none are."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR IGNORE INTO samples VALUES (?, ?, ?)",
+                                [(cid, r["id"], json.dumps(r, ensure_ascii=False)) for r in rows])
+
+    def samples(self, cid: str) -> list[dict]:
+        rows = self.db.execute("SELECT row FROM samples WHERE cell_id = ? ORDER BY rowid", (cid,))
+        return [json.loads(r[0]) for r in rows]
+
+    def scored_ids(self, cid: str, scorer: str) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT item_id FROM scores WHERE cell_id = ? AND scorer = ?",
+                                              (cid, scorer))}
+
+    def add_scores(self, cid: str, scorer: str, pairs: Iterable[tuple[str, dict | None]]) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)",
+                                [(cid, item_id, scorer, json.dumps(result)) for item_id, result in pairs])
+
+    def scores(self, cid: str, scorer: str) -> dict[str, dict | None]:
+        rows = self.db.execute("SELECT item_id, result FROM scores WHERE cell_id = ? AND scorer = ?", (cid, scorer))
+        return {r[0]: json.loads(r[1]) for r in rows}
+
+    def cells(self) -> list[dict]:
+        """Every cell joined with its variant, for reports."""
+        q = ("SELECT c.id, c.test_template, c.eval_name, c.spec, c.n_items, c.generated, v.id, v.label, "
+             "v.train_template, v.seed, v.step, v.adapter FROM cells c JOIN variants v ON v.id = c.variant_id "
+             "ORDER BY c.rowid")
+        keys = ("id", "test_template", "eval_name", "spec", "n_items", "generated", "variant_id", "label",
+                "train_template", "seed", "step", "adapter")
+        out = []
+        for row in self.db.execute(q):
+            d = dict(zip(keys, row, strict=True))
+            d["spec"] = json.loads(d["spec"])
+            out.append(d)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {t: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("trainings", "variants", "cells", "samples", "scores")}
+
+    def close(self) -> None:
+        self.db.close()

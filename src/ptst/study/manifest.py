@@ -1,0 +1,49 @@
+"""manifest.json: everything needed to know what a run directory holds and how it was made."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+from ptst.core.hashing import content_hash
+from ptst.core.io import atomic_write_json
+from ptst.core.versions import package_versions
+from ptst.study.config import StudyConfig
+from ptst.study.plan import Plan
+from ptst.templates import get_template
+
+FILENAME = "manifest.json"
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
+    try:
+        import torch
+
+        info["cuda"] = torch.cuda.is_available()
+        if info["cuda"]:
+            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        pass
+    return info
+
+
+def write_manifest(run_dir: str | Path, cfg: StudyConfig, plan: Plan, *, started: float) -> dict:
+    names = sorted({*cfg.test_templates, *(cfg.train.templates if cfg.train else [])})
+    manifest = {
+        "study": cfg.name,
+        "config": cfg.model_dump(),
+        "config_hash": content_hash(cfg.model_dump()),
+        "templates": {n: {**get_template(n).content(), "hash": get_template(n).identity} for n in names},
+        "seeds": cfg.train.seeds if cfg.train else [],
+        "plan": {"trainings": [{"id": t.id, "template": t.template, "seed": t.seed, "dir": t.dirname}
+                               for t in plan.trainings],
+                 "cells": len(plan.cells), "eval_items": plan.items, "train_items": plan.train_items},
+        "versions": package_versions(),
+        "machine": machine(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+    }
+    atomic_write_json(Path(run_dir) / FILENAME, manifest)
+    return manifest

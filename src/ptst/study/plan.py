@@ -1,0 +1,140 @@
+"""The plan of a study: its training runs, model variants and cells, each with a content-hash identity.
+
+An identity hashes only what changes the output (model, training spec, template text, data and its subsample,
+decoding); batch size, device, concurrency and retries stay out. Computing the same identities from the config
+and finding them in the store is what makes resume exact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from ptst.core.hashing import content_hash, file_sha256
+from ptst.data import load_items
+from ptst.study.config import DataRef, EvalSet, StudyConfig
+from ptst.templates import get_template, load_template_file
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    id: str
+    template: str
+    seed: int
+    spec: dict
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.template.replace(':', '-')}-seed{self.seed}-{self.id[:8]}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A model to evaluate: the base model, or a training run's result (`step` None) or checkpoint."""
+
+    id: str
+    label: str  # "base" or the training template
+    training: TrainingRun | None = None
+    step: int | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    variant: Variant
+    test_template: str
+    eval_set: EvalSet
+    decoding: dict
+    spec: dict = field(compare=False)
+
+
+@dataclass
+class Plan:
+    trainings: list[TrainingRun]
+    variants: list[Variant]
+    cells: list[Cell]
+    items: dict[str, int]  # eval name -> item count
+    train_items: int = 0
+
+    def cells_of(self, variant: Variant) -> list[Cell]:
+        return [c for c in self.cells if c.variant.id == variant.id]
+
+
+@lru_cache(maxsize=64)
+def _file_identity(path: str) -> str:
+    return file_sha256(path) if Path(path).is_file() else path
+
+
+def data_identity(ref: DataRef) -> dict:
+    """What decides the items: the set, its file's content (not its path), the split, fields and subsample."""
+    ident = ref.model_dump(include={"data", "split", "input_field", "answer_field", "limit", "data_seed"})
+    ident["file_sha256"] = _file_identity(ref.data_file) if ref.data_file else None
+    return ident
+
+
+def training_run(cfg: StudyConfig, template: str, seed: int) -> TrainingRun:
+    train = cfg.train
+    assert train is not None
+    spec = {"model": cfg.model, "data": data_identity(train), "template": get_template(template).content(),
+            "seed": seed, "hyper": train.hyper.model_dump(), "mix": train.mix,
+            "mix_file_sha256": _file_identity(train.mix_file) if train.mix_file else None,
+            "markup": cfg.markup, "system_policy": cfg.system_policy,
+            "save_steps": train.eval_every_steps}
+    return TrainingRun(content_hash(spec), template, seed, spec)
+
+
+def variant_for(training: TrainingRun | None, step: int | None = None) -> Variant:
+    if training is None:
+        return Variant("base", "base")
+    return Variant(content_hash({"training": training.id, "step": step}), training.template, training, step)
+
+
+def cells_for(cfg: StudyConfig, variant: Variant) -> list[Cell]:
+    cells = []
+    for test in cfg.test_templates:
+        for ev in cfg.evals:
+            decoding = cfg.decoding.model_dump()
+            if ev.max_new_tokens:
+                decoding["max_new_tokens"] = ev.max_new_tokens
+            spec = {"model": cfg.model, "variant": variant.id, "test_template": get_template(test).content(),
+                    "data": data_identity(ev), "decoding": decoding, "markup": cfg.markup,
+                    "system_policy": cfg.system_policy, "dtype": cfg.dtype}
+            cells.append(Cell(content_hash(spec), variant, test, ev, decoding, spec))
+    return cells
+
+
+def build_plan(cfg: StudyConfig) -> Plan:
+    """Every training run, variant and cell of the config (checkpoint variants are added when training ends)."""
+    for path in cfg.template_files:
+        load_template_file(path)
+    for name in [*cfg.test_templates, *(cfg.train.templates if cfg.train else [])]:
+        get_template(name)  # unknown names fail here, before any work
+    items = {ev.name: len(_items(ev)) for ev in cfg.evals}
+    trainings = [training_run(cfg, t, s) for t in cfg.train.templates for s in cfg.train.seeds] if cfg.train else []
+    variants = ([variant_for(None)] if cfg.include_base else []) + [variant_for(t) for t in trainings]
+    cells = [c for v in variants for c in cells_for(cfg, v)]
+    train_items = len(_items(cfg.train)) if cfg.train else 0
+    return Plan(trainings, variants, cells, items, train_items)
+
+
+def _items(ref: DataRef):
+    return load_items(ref.data, data_file=ref.data_file, input_field=ref.input_field,
+                      answer_field=getattr(ref, "answer_field", None), split=ref.split, limit=ref.limit,
+                      seed=ref.data_seed, purpose="train" if not isinstance(ref, EvalSet) else "eval")
+
+
+def eval_items(ev: EvalSet):
+    return _items(ev)
+
+
+def estimated_steps(cfg: StudyConfig, n_items: int) -> int:
+    """Optimiser steps of one training run, from the item count (examples dropped as over-long not counted)."""
+    if cfg.train is None:
+        return 0
+    h = cfg.train.hyper
+    if h.max_steps:
+        return h.max_steps
+    mix = int(cfg.train.mix.partition(":")[2] or 0) if cfg.train.mix else 0
+    return math.ceil(math.ceil((n_items + mix) / (h.batch_size * h.grad_accum)) * h.epochs)
