@@ -81,7 +81,8 @@ tested with one); <span class="diagonal">grey italic</span>: same template for t
 One seed: value [95% interval]; several seeds: mean ± std.</p>
 {tables}<h2>Pictures</h2>{figs}<h2>Sample outputs</h2><p class="muted">The first {per_cell} samples of each cell,
 with the exact rendered prompt.</p>{_samples(run_dir, per_cell)}
-<h2>Provenance</h2><p class="muted">{html.escape(versions)}<br>machine: {html.escape(json.dumps(manifest.get('machine', {})))}
+<h2>Provenance</h2><p class="muted">{html.escape(versions)}<br>
+machine: {html.escape(json.dumps(manifest.get('machine', {})))}
 <br>started {html.escape(str(manifest.get('started')))}; full config in manifest.json</p></body></html>"""
     path = run_dir / "report.html"
     atomic_write_text(path, page)

@@ -163,7 +163,7 @@ def _generate_cell(cfg: StudyConfig, store: StudyStore, cell: Cell, loaded, adap
               "decoding": decoding.model_dump(), "dtype": loaded.dtype, "dataset": cell.eval_set.data,
               "cell": cell.id}
     for batch in generate(loaded, prompts, decoding, batch_size=cfg.batch_size,
-                          done=lambda i: items[i].id in have):
+                          done=lambda i, have=have: items[i].id in have):
         rows = []
         for g in batch:
             item, prompt = items[g.index], prompts[g.index]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ptst.templates.model import Template
 from ptst.templates.builtin import SAFETY_TEMPLATES
+from ptst.templates.model import Template
 
 _SAFETY_WORDS = re.compile(r"\b(safe|safely|harmful|unethical|ethical|dangerous|illegal|responsible)\b", re.I)
 

@@ -12,9 +12,9 @@ from ptst.core.versions import package_versions
 from ptst.data import get_dataset, load_items
 from ptst.models import load_model, load_tokenizer
 from ptst.templates import Template, get_template, load_template_file
+from ptst.templates.safety import is_safety_template
 from ptst.train.config import TrainConfig
 from ptst.train.examples import CompletionCollator, build_examples, mask_audit
-from ptst.templates.safety import is_safety_template
 
 RECORD = "ptst_train.json"
 LORA_TARGETS = {t: ["q_proj", "k_proj", "v_proj", "o_proj"]
