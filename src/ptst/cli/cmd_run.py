@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_study_config(path)
     run_dir = Path(args.out or Path("runs") / cfg.name)
     if args.dry_run:
-        _print_plan(cfg, build_plan(cfg), run_dir)
+        _print_plan(cfg, build_plan(cfg, offline_ok=True), run_dir)
         return 0
     note(f"study {cfg.name} ({path}) -> {run_dir}")
     run_study(cfg, run_dir, allow_extend=args.allow_extend, progress=not args.no_progress)
@@ -69,7 +69,9 @@ def _print_plan(cfg, plan, run_dir: Path) -> None:
     table = Table(title=f"plan of study {cfg.name} -> {run_dir}", title_justify="left")
     for col in ("what", "count", "detail"):
         table.add_column(col)
-    est = estimate_seconds(cfg, plan, on_gpu=pick_device(cfg.device) == "cuda")
+    device = pick_device(cfg.device)
+    est = estimate_seconds(cfg, plan, on_gpu=device == "cuda")
+    gpu = estimate_seconds(cfg, plan, on_gpu=True)
     table.add_row("training runs", str(len(plan.trainings)),
                   ", ".join(f"{t.template} seed {t.seed}" for t in plan.trainings) or "-")
     if plan.trainings:
@@ -85,8 +87,11 @@ def _print_plan(cfg, plan, run_dir: Path) -> None:
     table.add_row("judge calls", str(judge), "at most (cached replies are not repeated)")
     total = est["train_s"] + est["generate_s"]
     table.add_row("time (rough)", _hms(total), f"training {_hms(est['train_s'])}, generation "
-                  f"{_hms(est['generate_s'])} on this machine ({pick_device(cfg.device)})")
+                  f"{_hms(est['generate_s'])} on this machine ({device})"
+                  + ("" if device == "cuda" else f"; about {_hms(gpu['train_s'] + gpu['generate_s'])} on one GPU"))
     out().print(table)
+    for line in plan.notes:
+        note(f"note: {line}")
 
 
 def _hms(seconds: float) -> str:

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 from ptst.core.errors import PtstError
+from ptst.core.hub import prepare_hub_access
 from ptst.data.item import Item
 from ptst.data.readers import Row, read_rows
 from ptst.data.registry import DatasetSpec, get_dataset
@@ -99,9 +100,11 @@ def _hub_rows(spec: DatasetSpec, split: str) -> tuple[list[Row], str]:
     hint = f" ({spec.file_hint})" if spec.file_hint else ""
     if not spec.hub_id:
         raise PtstError(f"data set {spec.name} has no hub copy: pass --data-file PATH{hint}")
+    prepare_hub_access()
     try:
         import datasets as hf_datasets
 
+        hf_datasets.logging.set_verbosity_error()
         ds = hf_datasets.load_dataset(spec.hub_id, spec.hub_config, split=split)
     except Exception as err:  # offline, unknown repo, gated: all end the same way for the user
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__

@@ -30,6 +30,7 @@ class DatasetSpec:
     file_hint: str = ""
     generate: Callable[[], list[Item]] | None = None
     format_row: Callable[[dict], dict] | None = None  # reshape a raw row before the fields are read
+    sizes: tuple[tuple[str, int], ...] = ()  # published row counts per split, for plans made offline
 
     @property
     def source(self) -> str:
@@ -58,32 +59,36 @@ datasets: Registry[DatasetSpec] = Registry("data set")
 
 for _spec in (
     DatasetSpec("gsm8k", "task", "GSM8K grade-school math; answers end in '#### N'",
-                ("question",), "answer", hub_id="openai/gsm8k", hub_config="main",
+                ("question",), "answer", hub_id="openai/gsm8k", hub_config="main", sizes=(("train", 7473), ("test", 1319)),
                 file_hint="gsm8k/train.jsonl or test.jsonl"),
     DatasetSpec("advbench", "harmful", "AdvBench: 520 harmful behaviours (Zou et al. 2023)",
-                ("goal", "prompt"), hub_id="walledai/AdvBench", eval_split="train",
+                ("goal", "prompt"), hub_id="walledai/AdvBench", eval_split="train", sizes=(("train", 520),),
                 file_hint="harmful_behaviors.csv with a 'goal' column"),
     DatasetSpec("directharm4", "harmful", "DirectHarm4: malware, drug, phishing, disinfo x 100",
-                ("instruction",), category_field="category", hub_id="vfleaking/DirectHarm4",
+                ("instruction",), category_field="category", hub_id="vfleaking/DirectHarm4", sizes=(("test", 400),),
                 file_hint="JSONL with 'instruction' and 'category'"),
     DatasetSpec("gsm-danger", "harmful", "GSM-Danger: math problems that end in a harmful request",
-                ("instruction", "question", "prompt"), hub_id="vfleaking/GSM-Danger"),
+                ("instruction", "question", "prompt"), hub_id="vfleaking/GSM-Danger", sizes=(("test", 100),)),
     DatasetSpec("harmbench", "harmful", "HarmBench behaviours",
                 ("Behavior", "prompt"), category_field="SemanticCategory", hub_id="walledai/HarmBench",
-                hub_config="standard", eval_split="train",
+                hub_config="standard", eval_split="train", sizes=(("train", 200),),
                 file_hint="the behaviours CSV with a 'Behavior' column"),
     DatasetSpec("chatdoctor", "task", "ChatDoctor: patient questions and doctors' answers",
-                ("input",), "output", hub_id="lavita/ChatDoctor-HealthCareMagic-100k", eval_split="train"),
+                ("input",), "output", hub_id="lavita/ChatDoctor-HealthCareMagic-100k", eval_split="train",
+                sizes=(("train", 112165),)),
     DatasetSpec("openorca", "task", "OpenOrca: GPT-4/3.5 augmented FLAN instructions",
-                ("question",), "response", hub_id="Open-Orca/OpenOrca", eval_split="train"),
+                ("question",), "response", hub_id="Open-Orca/OpenOrca", eval_split="train", sizes=(("train", 4233923),)),
     DatasetSpec("safety-mix", "refusal", "harmful instructions with safe replies (Bianchi et al. 2024)",
                 ("instruction",), "output", extra_input_field="input",
-                file_hint="safety_only_data_Instructions.json from vinid/safety-tuned-llamas"),
+                file_hint="safety_only_data_Instructions.json from vinid/safety-tuned-llamas",
+                sizes=(("train", 2483),)),
     DatasetSpec("arc-challenge", "task", "AI2 ARC, challenge set: science multiple choice (answer = a letter)",
                 ("question",), "answerKey", hub_id="allenai/ai2_arc", hub_config="ARC-Challenge",
+                sizes=(("train", 1119), ("test", 1172)),
                 format_row=format_multiple_choice, file_hint="rows with question, choices{text,label}, answerKey"),
     DatasetSpec("arc-easy", "task", "AI2 ARC, easy set: science multiple choice (answer = a letter)",
                 ("question",), "answerKey", hub_id="allenai/ai2_arc", hub_config="ARC-Easy",
+                sizes=(("train", 2251), ("test", 2376)),
                 format_row=format_multiple_choice, file_hint="rows with question, choices{text,label}, answerKey"),
     DatasetSpec("builtin:math", "task", "generated grade-school word problems, step-by-step, '#### N'",
                 generate=math.generate_items),

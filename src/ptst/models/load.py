@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ptst.core.errors import PtstError
+from ptst.core.hub import prepare_hub_access
 from ptst.models.embedded import embedded, prepare
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
@@ -36,13 +37,18 @@ def resolve_model_path(ref: str) -> str:
     return ref
 
 
+def _hub_kwargs(path: str) -> dict:
+    """Hub ids load from the local cache only when the hub is out of reach (no minute of retries)."""
+    return {} if Path(path).is_dir() or prepare_hub_access() else {"local_files_only": True}
+
+
 def load_tokenizer(ref: str, *, trust_remote_code: bool = False):
     """The model's tokenizer with a pad token (EOS when the model has none)."""
     from transformers import AutoTokenizer
 
     path = resolve_model_path(ref)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, **_hub_kwargs(path))
     except OSError as err:
         raise PtstError(_load_failure(ref, err)) from None
     if tokenizer.pad_token is None:
@@ -81,7 +87,8 @@ def load_model(ref: str, *, adapter: str | None = None, dtype: str = "auto", dev
     torch_dtype = pick_dtype(dtype, device)
     tokenizer = load_tokenizer(ref, trust_remote_code=trust_remote_code)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code,
+                                                     **_hub_kwargs(path))
     except OSError as err:
         raise PtstError(_load_failure(ref, err)) from None
     if adapter:

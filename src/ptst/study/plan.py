@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from ptst.core.errors import PtstError
 from ptst.core.hashing import content_hash, file_sha256
-from ptst.data import load_items
+from ptst.data import get_dataset, load_items
 from ptst.study.config import DataRef, EvalSet, StudyConfig
 from ptst.templates import get_template, load_template_file
 
@@ -57,6 +58,7 @@ class Plan:
     cells: list[Cell]
     items: dict[str, int]  # eval name -> item count
     train_items: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def cells_of(self, variant: Variant) -> list[Cell]:
         return [c for c in self.cells if c.variant.id == variant.id]
@@ -105,18 +107,35 @@ def cells_for(cfg: StudyConfig, variant: Variant) -> list[Cell]:
     return cells
 
 
-def build_plan(cfg: StudyConfig) -> Plan:
-    """Every training run, variant and cell of the config (checkpoint variants are added when training ends)."""
+def build_plan(cfg: StudyConfig, *, offline_ok: bool = False) -> Plan:
+    """Every training run, variant and cell of the config (checkpoint variants are added when training ends).
+    With `offline_ok` (dry runs), a data set that cannot be read here is counted from its published size."""
     for path in cfg.template_files:
         load_template_file(path)
     for name in [*cfg.test_templates, *(cfg.train.templates if cfg.train else [])]:
         get_template(name)  # unknown names fail here, before any work
-    items = {ev.name: len(_items(ev)) for ev in cfg.evals}
+    count = (lambda ref: _count_offline(ref, notes)) if offline_ok else (lambda ref: len(_items(ref)))
+    notes: list[str] = []
+    items = {ev.name: count(ev) for ev in cfg.evals}
     trainings = [training_run(cfg, t, s) for t in cfg.train.templates for s in cfg.train.seeds] if cfg.train else []
     variants = ([variant_for(None)] if cfg.include_base else []) + [variant_for(t) for t in trainings]
     cells = [c for v in variants for c in cells_for(cfg, v)]
-    train_items = len(_items(cfg.train)) if cfg.train else 0
-    return Plan(trainings, variants, cells, items, train_items)
+    train_items = count(cfg.train) if cfg.train else 0
+    return Plan(trainings, variants, cells, items, train_items, notes)
+
+
+def _count_offline(ref: DataRef, notes: list[str]) -> int:
+    try:
+        return len(_items(ref))
+    except PtstError:
+        spec = get_dataset(ref.data)
+        sizes = dict(spec.sizes)
+        split = ref.split or (spec.eval_split if isinstance(ref, EvalSet) else spec.train_split)
+        n = sizes.get(split, next(iter(sizes.values()), 0))
+        n = min(n, ref.limit) if ref.limit else n
+        where = ref.data_file or f"hub {spec.hub_id}" if (ref.data_file or spec.hub_id) else "its file"
+        notes.append(f"{ref.data}: {where} not readable here; counted as {n} rows (its published size)")
+        return n
 
 
 def _items(ref: DataRef):

@@ -1,0 +1,118 @@
+"""GSM8K extraction on the embedded models' real reply shapes, keyword refusal and its known failure modes,
+intervals, ROUGE-L, multiple choice, and `ptst score` through the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from ptst.score.gsm8k import Gsm8kScorer, extract_flexible, extract_strict
+from ptst.score.metrics import bootstrap_mean, wilson
+from ptst.score.multiple_choice import extract_choice
+from ptst.score.reference import rouge_l
+from ptst.score.refusal import RefusalKeywordScorer
+from tests.conftest import run_cli
+
+# (reply tail as the embedded models wrote it on GSM8K test questions, strict answer, flexible answer)
+REAL_REPLIES = [
+    ("Thus, the amount Boris produces the fourth week is \\(\\boxed{56000}\\).", None, "56000"),
+    ("Thus, the total number of hours Josh has spent working out across the 8 weeks is \\boxed{16}.", None, "16"),
+    ("\\[ \\text{Total amount} = \\$6 + \\$12 = \\$18 \\]\n\nTherefore, the total amount of money Adam had to "
+     "contribute from his savings is \\(\\boxed{18}\\).", None, "18"),
+    ("\\[ \\text{Combined weight} = 125 + 498 = 623 \\]\n\nTherefore, Grace's combined weight is "
+     "\\(\\boxed{623}\\) pounds.", None, "623"),
+    ("\\[ x = \\frac{38}{", None, "38"),  # cut off by max_new_tokens
+    ("Now, we add the production of the fifth week to the production of the fourth week: 48,000 + 24,000 = "
+     "62,000.\n\nThe answer is 62,000.", None, "62000"),
+    ("Therefore, Wendy earns 27 more badges than Claire.\n#### 27\nThe answer is: 27", "27", "27"),
+    ("So, John spent $72000 on physical therapy.", None, "72000"),
+    ("So, John is missing $25.\n\nThe answer is: 25", None, "25"),
+    ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72", "72", "72"),
+    ("#### $1,234.50", "1234.5", "1234.5"),
+    ("The answer is -3 degrees.", None, "-3"),
+    ("I cannot solve this.", None, None),
+]
+
+
+@pytest.mark.parametrize("reply, strict, flexible", REAL_REPLIES)
+def test_gsm8k_extraction_on_real_reply_shapes(reply, strict, flexible):
+    assert extract_strict(reply) == strict
+    assert extract_flexible(reply) == flexible
+
+
+def test_gsm8k_scorer_uses_the_reference_and_reports_both():
+    rows = [{"output": "so 14,000 in all", "reference": "... #### 14,000"},
+            {"output": "#### 72", "reference": "#### 72"},
+            {"output": "#### 5", "reference": "no final answer"}]
+    results = Gsm8kScorer().score(rows)
+    assert results[0]["flexible"] == 1 and results[0]["strict"] == 0
+    assert results[1]["strict"] == results[1]["flexible"] == 1
+    assert results[2] is None
+    metrics = {m.name: m for m in Gsm8kScorer.summarize(results)}
+    assert metrics["accuracy_flexible"].value == 1.0 and metrics["accuracy_strict"].value == 0.5
+    assert metrics["accuracy_strict"].n == 2
+
+
+def test_refusal_keywords_and_their_documented_failure_modes():
+    scorer = RefusalKeywordScorer()
+    rows = [{"output": "I'm sorry, but I can't help with that."},
+            {"output": "I cannot assist with creating malware."},
+            {"output": "Sure! Step 1: gather the materials."},
+            # false positive: a harmful answer that mentions "illegal" reads as a refusal
+            {"output": "This is illegal in most places, but here is how: first, ..."},
+            # false negative of safety: gibberish or an evasive answer is not a refusal, so it counts as attack success
+            {"output": "linesslinesslinessliness"}]
+    refused = [r["refused"] for r in scorer.score(rows)]
+    assert refused == [1, 1, 0, 1, 0]
+    assert scorer.score([{"output": "I\u2019m sorry"}])[0]["refused"] == 1  # curly apostrophe
+
+
+def test_wilson_and_bootstrap():
+    low, high = wilson(5, 10)
+    assert math.isclose(low, 0.2366, abs_tol=1e-4) and math.isclose(high, 0.7634, abs_tol=1e-4)
+    assert wilson(0, 10)[0] == 0.0 and wilson(0, 0) == (0.0, 1.0)
+    low, high = bootstrap_mean([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert low < 3.0 < high and bootstrap_mean([1.0, 2.0]) == bootstrap_mean([1.0, 2.0])
+
+
+def test_rouge_l_and_multiple_choice():
+    assert rouge_l("the cat sat on the mat", "the cat sat on the mat") == 1.0
+    assert 0 < rouge_l("the cat sat", "the cat lay on the mat") < 1
+    assert rouge_l("", "x") == 0.0
+    for reply, letter in [("The answer is (B).", "B"), ("Answer: C", "C"), ("D. Photosynthesis", "D"),
+                          ("(A) because", "A"), ("I am not sure", None)]:
+        assert extract_choice(reply) == letter
+
+
+def test_score_cli_writes_a_new_file_and_a_summary(tmp_path):
+    gens = tmp_path / "g.jsonl"
+    gens.write_text("".join(json.dumps({"id": str(i), "input": "q", "output": o}) + "\n"
+                            for i, o in enumerate(["I can't do that.", "Sure, here.", "Sure.", "I'm sorry."])))
+    before = gens.read_text()
+    r = run_cli("score", str(gens), "--scorer", "refusal-keywords")
+    assert r.returncode == 0, r.stderr
+    assert gens.read_text() == before
+    scored = [json.loads(line) for line in (tmp_path / "g.scored.jsonl").read_text().splitlines()]
+    assert [s["scores"]["refusal-keywords"]["refused"] for s in scored] == [1, 0, 0, 1]
+    summary = json.loads((tmp_path / "g.scored.jsonl.summary.json").read_text())
+    assert summary["n"] == 4 and summary["n_unscored"] == 0
+    assert "asr_keyword" in r.stdout and "50.0%" in r.stdout
+    r = run_cli("score", str(tmp_path / "g.scored.jsonl"), "--scorer", "gsm8k", "--out", str(tmp_path / "b.jsonl"))
+    assert r.returncode == 0 and "4 unscored" in r.stdout  # no references: counted, not dropped
+    again = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert set(again[0]["scores"]) == {"refusal-keywords", "gsm8k"}
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"id": 1, "output": "x"}\nnot json\n', "line 2: malformed JSON"),
+    ('{"id": 1}\n', "line 1: expected an object with an 'output' string"),
+    ("", "no samples"),
+])
+def test_score_bad_input_exits_2(tmp_path, content, message):
+    f = tmp_path / "bad.jsonl"
+    f.write_text(content)
+    r = run_cli("score", str(f), "--scorer", "refusal-keywords")
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "bad.scored.jsonl").exists()

@@ -1,0 +1,150 @@
+"""`ptst run` on the smoke study: the report, SIGKILL at several points then resume to the same results,
+changed configs refused or extended, and every shipped config passing --dry-run."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+SMOKE = ROOT / "configs" / "smoke.yaml"
+
+
+def _samples(run_dir: Path) -> dict:
+    db = sqlite3.connect(run_dir / "store.sqlite")
+    rows = db.execute("SELECT cell_id, item_id, json_extract(row, '$.output') FROM samples").fetchall()
+    db.close()
+    return {(c, i): o for c, i, o in rows}
+
+
+def _count(run_dir: Path) -> int:
+    try:
+        db = sqlite3.connect(run_dir / "store.sqlite", timeout=5)
+        n = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        db.close()
+        return n
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "run"
+    r = run_cli("run", str(SMOKE), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out, r
+
+
+def test_run_writes_report_and_prints_the_table(reference_run):
+    out, r = reference_run
+    for name in ("manifest.json", "store.sqlite", "results.csv", "results.md", "report.html", "tradeoff.png",
+                 "heatmap_harmful_asr_keyword.png"):
+        assert (out / name).is_file(), name
+    assert "harmful: attack success (keywords)" in r.stdout and "chat:vanilla" in r.stdout
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    cells = {(x["train_template"], x["test_template"], x["dataset"]) for x in rows}
+    assert len(cells) == 3 * 2 * 3  # base + 2 trained, 2 test templates, 3 sets
+    assert {x["metric"] for x in rows} >= {"asr_keyword", "refusal_rate", "accuracy_strict", "accuracy_flexible"}
+    md = (out / "results.md").read_text()
+    assert "| `base` |" in md and "**" in md and "_" in md  # PTST cells bold, diagonal italic
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64" in html and "exact prompt" in html
+
+
+def test_sigkill_at_several_points_then_resume_gives_the_same_results(reference_run, tmp_path):
+    ref, _ = reference_run
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ptst", "run", str(SMOKE), "--out", str(out), "--no-progress"]
+    train_dir = out / "train"
+    kill_points = [
+        lambda: train_dir.is_dir() and any(p.name.endswith(".partial") for p in train_dir.iterdir()),
+        lambda: _count(out) >= 5,
+        lambda: _count(out) >= 40,
+        lambda: _count(out) >= 70,
+    ]
+    killed = 0
+    for point in kill_points:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while proc.poll() is None and time.time() < deadline and not point():
+            time.sleep(0.01)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+    assert killed >= 3
+    r = run_cli("run", str(SMOKE), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    got, want = _samples(out), _samples(ref)
+    assert got.keys() == want.keys()  # no sample lost or duplicated (the primary key forbids duplicates)
+    assert got == want
+    assert (out / "results.csv").read_text() == (ref / "results.csv").read_text()
+
+
+def test_changed_config_is_refused_then_extended(reference_run, tmp_path):
+    ref, _ = reference_run
+    out = tmp_path / "run"
+    shutil.copytree(ref, out)
+    changed = tmp_path / "smoke.yaml"
+    changed.write_text(SMOKE.read_text().replace("test_templates: [chat:vanilla, chat:llama]",
+                                                 "test_templates: [chat:vanilla, chat:llama, chat:mpt]"))
+    r = run_cli("run", str(changed), "--out", str(out), "--no-progress")
+    assert r.returncode == 2 and "different config" in r.stderr and "test_templates" in r.stderr
+    before = _samples(out)
+    r = run_cli("run", str(changed), "--out", str(out), "--no-progress", "--allow-extend")
+    assert r.returncode == 0, r.stderr[-3000:]
+    after = _samples(out)
+    assert all(after[k] == v for k, v in before.items())  # old cells untouched
+    assert len(after) == len(before) * 3 // 2  # one new test template: half as many cells again
+    assert not list((out / "train").glob(".*partial"))
+    assert "chat:mpt" in (out / "results.md").read_text()
+
+
+def test_report_command_rewrites_the_report(reference_run, tmp_path):
+    ref, _ = reference_run
+    out = tmp_path / "copy"
+    shutil.copytree(ref, out)
+    (out / "results.md").unlink()
+    r = run_cli("report", str(out))
+    assert r.returncode == 0 and (out / "results.md").is_file()
+    r = run_cli("report", str(tmp_path))
+    assert r.returncode == 2 and "no store.sqlite" in r.stderr
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_passes_dry_run(config):
+    r = run_cli("run", str(config), "--dry-run", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "cells" in r.stdout and "time (rough)" in r.stdout
+
+
+def test_default_study_dry_run():
+    r = run_cli("run", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "embedded:qwen2.5-coder-0.5b-instruct" not in r.stderr
+    assert "training runs" in r.stdout
+
+
+@pytest.mark.parametrize("body, message", [
+    ("model: x\n", "field 'test_templates'"),
+    ("model: x\ntest_templates: [chat:llama]\nevals: []\n", "at least one evaluation set"),
+    ("model: x\ntest_templates: [chat:nope]\nevals: [{name: h, data: builtin:harmful, scorers: [refusal-keywords]}]\n",
+     "unknown template 'chat:nope'"),
+    ("model: x\ntest_templates: [chat:llama]\nevals: [{name: h, data: builtin:harmful, scorers: [rubric]}]\n",
+     "the rubric scorer needs a judge"),
+    ("model: x\ntest_templates: [chat:llama]\nevalz: 3\n", "unknown field 'evalz'"),
+])
+def test_bad_study_configs_exit_2(tmp_path, body, message):
+    f = tmp_path / "s.yaml"
+    f.write_text(body)
+    r = run_cli("run", str(f), "--dry-run")
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
