@@ -59,7 +59,8 @@ datasets: Registry[DatasetSpec] = Registry("data set")
 
 for _spec in (
     DatasetSpec("gsm8k", "task", "GSM8K grade-school math; answers end in '#### N'",
-                ("question",), "answer", hub_id="openai/gsm8k", hub_config="main", sizes=(("train", 7473), ("test", 1319)),
+                ("question",), "answer", hub_id="openai/gsm8k", hub_config="main",
+                sizes=(("train", 7473), ("test", 1319)),
                 file_hint="gsm8k/train.jsonl or test.jsonl"),
     DatasetSpec("advbench", "harmful", "AdvBench: 520 harmful behaviours (Zou et al. 2023)",
                 ("goal", "prompt"), hub_id="walledai/AdvBench", eval_split="train", sizes=(("train", 520),),
@@ -77,7 +78,8 @@ for _spec in (
                 ("input",), "output", hub_id="lavita/ChatDoctor-HealthCareMagic-100k", eval_split="train",
                 sizes=(("train", 112165),)),
     DatasetSpec("openorca", "task", "OpenOrca: GPT-4/3.5 augmented FLAN instructions",
-                ("question",), "response", hub_id="Open-Orca/OpenOrca", eval_split="train", sizes=(("train", 4233923),)),
+                ("question",), "response", hub_id="Open-Orca/OpenOrca", eval_split="train",
+                sizes=(("train", 4233923),)),
     DatasetSpec("safety-mix", "refusal", "harmful instructions with safe replies (Bianchi et al. 2024)",
                 ("instruction",), "output", extra_input_field="input",
                 file_hint="safety_only_data_Instructions.json from vinid/safety-tuned-llamas",
