@@ -28,6 +28,9 @@ class Decoding(BaseModel):
     seed: int = Field(0, description="sampling seed")
 
 
+MIN_SHARED_PREFIX = 16  # tokens; below this a shared prefix is not worth a separate pass
+
+
 @dataclass(frozen=True)
 class Generation:
     index: int  # position in the prompts given
@@ -60,30 +63,54 @@ def plan_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 
 def generate(loaded: LoadedModel, prompts: Sequence[Rendered], decoding: Decoding, *, batch_size: int = 8,
-             done: Callable[[int], bool] = lambda i: False) -> Iterator[list[Generation]]:
+             done: Callable[[int], bool] = lambda i: False, backend: str = "ptst", share_prefix: bool = True,
+             on_token: Callable[[int, int], None] | None = None) -> Iterator[list[Generation]]:
     """Generate batch by batch over the fixed plan, skipping batches whose every prompt is `done`; yields each
-    finished batch (callers store only the samples they lack)."""
-    import torch
+    finished batch (callers store only the samples they lack). `backend="hf"` uses `transformers.generate`
+    (the reference loop of the benchmarks); the default is ptst's own loop (`ptst.models.decode`), which reuses
+    the shared prompt prefix and lets finished rows leave. `on_token(prompt_index, token_id)` streams."""
+    from ptst.models.decode import common_prefix, decode_batch, make_sampler, prefill_prefix
 
     tok, model = loaded.tokenizer, loaded.model
     ids = encode_prompts(tok, prompts)
     stops = stop_token_ids(tok)
     pad = tok.pad_token_id if tok.pad_token_id is not None else stops[0]
+    prefix_len = common_prefix(ids) if share_prefix and len(ids) > 1 else 0
+    prefix_len = prefix_len if prefix_len >= MIN_SHARED_PREFIX else 0
+    prefix_cache = None
     for number, chunk in enumerate(plan_batches([len(x) for x in ids], batch_size)):
         if all(done(i) for i in chunk):
             continue
-        width = max(len(ids[i]) for i in chunk)
-        input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, i in enumerate(chunk):
-            input_ids[row, width - len(ids[i]):] = torch.tensor(ids[i])
-            mask[row, width - len(ids[i]):] = 1
-        if decoding.temperature > 0:
-            torch.manual_seed(decoding.seed * 100_003 + number)
-        with torch.inference_mode():
-            out = model.generate(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device),
-                                 eos_token_id=stops, pad_token_id=pad, **_sampling_kwargs(decoding))
-        yield [_result(tok, i, out[row, width:].tolist(), len(ids[i]), stops) for row, i in enumerate(chunk)]
+        if backend == "hf":
+            yield _hf_batch(loaded, ids, chunk, decoding, stops, pad, number)
+            continue
+        if prefix_len and prefix_cache is None:
+            prefix_cache = prefill_prefix(model, ids[0][:prefix_len])
+        rows = decode_batch(model, [ids[i][prefix_len:] for i in chunk], pad_id=pad, stops=stops,
+                            max_new_tokens=decoding.max_new_tokens, prefix_cache=prefix_cache, prefix_len=prefix_len,
+                            sample=make_sampler(decoding.temperature, decoding.top_p, decoding.top_k,
+                                                decoding.seed * 100_003 + number),
+                            on_token=(lambda r, t, chunk=chunk: on_token(chunk[r], t)) if on_token else None)
+        yield [Generation(i, tok.decode(row.tokens, skip_special_tokens=True), row.finish_reason, len(ids[i]),
+                          len(row.tokens)) for i, row in zip(chunk, rows, strict=True)]
+
+
+def _hf_batch(loaded: LoadedModel, ids, chunk, decoding: Decoding, stops, pad, number) -> list[Generation]:
+    import torch
+
+    tok, model = loaded.tokenizer, loaded.model
+    width = max(len(ids[i]) for i in chunk)
+    input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(chunk), width), dtype=torch.long)
+    for row, i in enumerate(chunk):
+        input_ids[row, width - len(ids[i]):] = torch.tensor(ids[i])
+        mask[row, width - len(ids[i]):] = 1
+    if decoding.temperature > 0:
+        torch.manual_seed(decoding.seed * 100_003 + number)
+    with torch.inference_mode():
+        out = model.generate(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device),
+                             eos_token_id=stops, pad_token_id=pad, **_sampling_kwargs(decoding))
+    return [_result(tok, i, out[row, width:].tolist(), len(ids[i]), stops) for row, i in enumerate(chunk)]
 
 
 def _sampling_kwargs(decoding: Decoding) -> dict:

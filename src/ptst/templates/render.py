@@ -83,6 +83,57 @@ def render_prompt(template: Template, text: str, *, tokenizer: Any = None, marku
     return Rendered(prompt, "chat-template", _policy_name(template, fold), messages, False)
 
 
+CLIENT_SYSTEM_POLICIES = ("append", "ignore", "reject")
+
+
+def build_conversation(template: Template, conversation: list[dict], *, client_system: str = "append",
+                       fold: bool = False) -> tuple[list[dict], str]:
+    """A client's conversation under a test template (the server's and the export's rule): the template's
+    system prompt first, a client's own system text kept after it (`append`, a blank line between), dropped
+    (`ignore`) or refused (`reject`); demonstrations next; every user turn wrapped by the user format, the
+    reminder on the last one. Returns the messages and what happened to the client's system text."""
+    client = [m["content"] for m in conversation if m["role"] == "system"]
+    turns = [dict(m) for m in conversation if m["role"] != "system"]
+    fate = "none"
+    if client:
+        if client_system == "reject":
+            raise PtstError(f"system messages are not accepted: the server applies template {template.name}")
+        fate = "ignored" if client_system == "ignore" else "appended"
+    users = [i for i, m in enumerate(turns) if m["role"] == "user"]
+    for i in users:
+        wrapped = template.user.replace("{input}", turns[i]["content"])
+        if template.reminder and i == users[-1]:
+            wrapped = f"{wrapped}\n\n{template.reminder}"
+        turns[i]["content"] = wrapped
+    demos = [m for d in template.demos for m in ({"role": "user", "content": template.user.replace("{input}", d.input)},
+                                                {"role": "assistant", "content": d.output})]
+    turns = demos + turns
+    parts = [p for p in [template.system, *(client if fate == "appended" else [])] if p is not None]
+    if not parts:
+        return turns, fate
+    system = "\n\n".join(parts)
+    if fold and turns and turns[0]["role"] == "user":
+        turns[0] = {"role": "user", "content": f"{system}\n\n{turns[0]['content']}" if system else turns[0]["content"]}
+        return turns, fate
+    return [{"role": "system", "content": system}, *turns], fate
+
+
+def render_conversation(template: Template, conversation: list[dict], *, tokenizer: Any = None,
+                        markup: Markup = "auto", system_policy: SystemPolicy = "auto",
+                        client_system: str = "append") -> tuple[Rendered, str]:
+    """The generation prompt for a whole client conversation (see `build_conversation`)."""
+    if template.mode == "text":
+        raise PtstError(f"template {template.name} is a text template; serving needs a chat template")
+    if markup == "llama2":
+        messages, fate = build_conversation(template, conversation, client_system=client_system)
+        return Rendered(_render_llama2(messages), "llama2", _policy_name(template, False), messages, True), fate
+    probe = template if template.system is not None else template.model_copy(update={"system": ""})
+    fold = bool(tokenizer is not None and _must_fold(probe, tokenizer, system_policy))
+    messages, fate = build_conversation(template, conversation, client_system=client_system, fold=fold)
+    prompt = _apply_chat_template(tokenizer, messages, add_generation_prompt=True)
+    return Rendered(prompt, "chat-template", _policy_name(template, fold), messages, False), fate
+
+
 def render_example(template: Template, text: str, answer: str, *, tokenizer: Any = None,
                    markup: Markup = "auto", system_policy: SystemPolicy = "auto") -> tuple[Rendered, str]:
     """A training example split in two: the generation prompt (identical to `render_prompt`) and the completion,
