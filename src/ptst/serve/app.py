@@ -152,7 +152,8 @@ def create_app(loaded, batcher: Batcher, opts: ServeOptions):
         if opts.log_content:
             log.info("request %s prompt: %r", rid, rendered.text)
         if req.stream:
-            return StreamingResponse(_sse(stream, loaded.tokenizer, rid, opts, meta, log), media_type="text/event-stream")
+            return StreamingResponse(_sse(stream, loaded.tokenizer, rid, opts, meta, log),
+                                     media_type="text/event-stream")
         tokens, reason = await stream.finished()
         if reason.startswith("error"):
             return error(500, reason, "server_error")

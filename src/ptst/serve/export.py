@@ -43,10 +43,14 @@ def prologue(template: Template, *, fold: bool, client_system: str = "append") -
     has_system = "true" if template.system is not None else "false"
     out.append(f"""{{%- set ns = namespace(msgs=[{', '.join(demos)}], parts=[], last_user=-1) -%}}
 {{%- if {has_system} -%}}{{%- set ns.parts = [ptst_system] -%}}{{%- endif -%}}
-{{%- for m in messages -%}}{{%- if m['role'] == 'user' -%}}{{%- set ns.last_user = loop.index0 -%}}{{%- endif -%}}{{%- endfor -%}}
+{{%- for m in messages -%}}{{%- if m['role'] == 'user' -%}}
+{{%- set ns.last_user = loop.index0 -%}}
+{{%- endif -%}}{{%- endfor -%}}
 {{%- for m in messages -%}}
 {{%- if m['role'] == 'system' -%}}
-{{%- if {'true' if client_system == 'append' else 'false'} -%}}{{%- set ns.parts = ns.parts + [m['content']] -%}}{{%- endif -%}}
+{{%- if {'true' if client_system == 'append' else 'false'} -%}}
+{{%- set ns.parts = ns.parts + [m['content']] -%}}
+{{%- endif -%}}
 {{%- elif m['role'] == 'user' -%}}
 {{%- set c = ptst_user_prefix + m['content'] + ptst_user_suffix -%}}
 {{%- if ptst_reminder and loop.index0 == ns.last_user -%}}{{%- set c = c + '\\n\\n' + ptst_reminder -%}}{{%- endif -%}}
@@ -57,7 +61,8 @@ def prologue(template: Template, *, fold: bool, client_system: str = "append") -
 {{%- set ptst_sys = ns.parts | join('\\n\\n') -%}}
 {{%- if {'true' if fold else 'false'} and ns.msgs and ns.msgs[0]['role'] == 'user' -%}}
 {{%- set first = ns.msgs[0]['content'] -%}}
-{{%- set ns.msgs = [{{'role': 'user', 'content': (ptst_sys + '\\n\\n' + first) if ptst_sys else first}}] + ns.msgs[1:] -%}}
+{{%- set first = (ptst_sys + '\\n\\n' + first) if ptst_sys else first -%}}
+{{%- set ns.msgs = [{{'role': 'user', 'content': first}}] + ns.msgs[1:] -%}}
 {{%- else -%}}
 {{%- set ns.msgs = [{{'role': 'system', 'content': ptst_sys}}] + ns.msgs -%}}
 {{%- endif -%}}
