@@ -12,15 +12,19 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 refuses bursts of concurrent clients
+    daemon_threads = True
+
+
 class JudgeServer:
-    def __init__(self, slow_seconds: float = 2.0):
+    def __init__(self, slow_seconds: float = 2.0, delay_seconds: float = 0.0):
         self.requests = 0
         self.attempts: Counter[str] = Counter()
         self.headers_seen: list[dict] = []
-        self.slow_seconds = slow_seconds
+        self.slow_seconds, self.delay_seconds = slow_seconds, delay_seconds
         self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -50,6 +54,8 @@ class JudgeServer:
                     server.attempts[prompt] += 1
                     attempt = server.attempts[prompt]
                     server.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
+                if server.delay_seconds:
+                    time.sleep(server.delay_seconds)
                 marker = (re.search(r"\[([a-z0-9-]+)\]", prompt) or [None, ""])[1]
                 if marker == "429-once" and attempt == 1:
                     return self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "0.2"})

@@ -1,0 +1,86 @@
+"""Training benchmark: tokens/s of `ptst train`'s data path against a plain padded loop, same model and data.
+
+Plain loop: examples in data order, every batch padded to the longest example of the whole set (the common
+"pad to max_length" recipe), the same LoRA model, optimiser and number of steps. ptst: length-grouped batches
+padded only to their own longest example. Both count real (non-padding) tokens per second.
+
+    python bench/training.py            # SmolLM2, 64 GSM8K examples, 8 steps of 8
+    python bench/training.py --quick    # tiny model, a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED, in_subprocess, machine_line, peak_rss_mb, print_table  # noqa: E402
+
+
+def run(args: dict) -> dict:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import LengthGroupedSampler
+
+    from ptst.data import load_items
+    from ptst.models import load_model
+    from ptst.templates import get_template
+    from ptst.train.examples import CompletionCollator, build_examples
+
+    torch.manual_seed(0)
+    loaded = load_model(args["model"], for_training=True)
+    items = load_items("gsm8k", data_file=str(SHARED / "gsm8k/train.jsonl"), limit=args["n"], seed=0)
+    examples, _ = build_examples(items, get_template("chat:vanilla"), loaded.tokenizer, max_length=512)
+    model = get_peft_model(loaded.model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj",
+                                                                                       "v_proj", "o_proj"]))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    collate = CompletionCollator(loaded.tokenizer.pad_token_id)
+    feats = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
+    bs = args["batch_size"]
+    if args["which"] == "plain":
+        longest = max(len(f["input_ids"]) for f in feats)
+        pad = [{"input_ids": f["input_ids"] + [loaded.tokenizer.pad_token_id] * (longest - len(f["input_ids"])),
+                "labels": f["labels"] + [-100] * (longest - len(f["labels"]))} for f in feats]
+        batches = [pad[k:k + bs] for k in range(0, len(pad), bs)]
+    else:
+        order = list(LengthGroupedSampler(bs, lengths=[len(f["input_ids"]) for f in feats],
+                                          generator=torch.Generator().manual_seed(0)))
+        batches = [[feats[i] for i in order[k:k + bs]] for k in range(0, len(order), bs)]
+    real = sum(len(f["input_ids"]) for f in feats)
+    model.train()
+    start = time.perf_counter()
+    for batch in batches:
+        loss = model(**collate(batch)).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "real_tokens": real, "peak_mb": peak_rss_mb(), "steps": len(batches)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="embedded:smollm2-135m-instruct")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run(json.loads(args.child))))
+        return 0
+    model, n = ("embedded:tiny-random", 16) if args.quick else (args.model, 64)
+    print(f"machine: {machine_line()}\nmodel {model}, {n} GSM8K training examples, batch 8, LoRA r=8\n")
+    results = {w: in_subprocess(Path(__file__), {"model": model, "n": n, "batch_size": 8, "which": w})
+               for w in ("plain", "ptst")}
+    rows = [[w, r["steps"], f"{r['seconds']:.1f}", f"{r['real_tokens'] / r['seconds']:.0f}", f"{r['peak_mb']:.0f}"]
+            for w, r in results.items()]
+    print_table(["loop", "steps", "seconds", "real tokens/s", "peak MB"], rows)
+    ratio = results["plain"]["seconds"] / results["ptst"]["seconds"]
+    print(f"\nptst / plain throughput: {ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
