@@ -36,12 +36,28 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_study_config(path)
     run_dir = Path(args.out or Path("runs") / cfg.name)
     if args.dry_run:
-        _print_plan(cfg, build_plan(cfg, offline_ok=True), run_dir)
+        counted = _placeholder_preflight(cfg)
+        _print_plan(counted, build_plan(counted, offline_ok=True), run_dir)
         return 0
     note(f"study {cfg.name} ({path}) -> {run_dir}")
     run_study(cfg, run_dir, allow_extend=args.allow_extend, progress=not args.no_progress)
     _report(run_dir)
     return 0
+
+
+def _placeholder_preflight(cfg):
+    """For a dry run, count the pre-flight's future choice as chat:llama (the pre-flight itself is not counted)."""
+    from ptst.study.config import PREFLIGHT
+
+    data = cfg.model_dump()
+    if PREFLIGHT not in [*data["test_templates"], *((data["train"] or {}).get("templates") or [])]:
+        return cfg
+    note("note: 'preflight' is resolved when the study runs; this plan counts it as chat:llama")
+    data["test_templates"] = list(dict.fromkeys("chat:llama" if t == PREFLIGHT else t for t in data["test_templates"]))
+    if data["train"]:
+        data["train"]["templates"] = list(dict.fromkeys("chat:llama" if t == PREFLIGHT else t
+                                                        for t in data["train"]["templates"]))
+    return type(cfg).model_validate(data)
 
 
 def report(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ def out():
 def err():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def note(message: str) -> None:

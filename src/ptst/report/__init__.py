@@ -9,7 +9,7 @@ from pathlib import Path
 from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_text
 from ptst.report.results import Result, collect
-from ptst.report.tables import results_csv, results_markdown, terminal_tables
+from ptst.report.tables import preflight_markdown, results_csv, results_markdown, terminal_tables
 
 
 def write_report(run_dir: str | Path) -> dict:
@@ -21,15 +21,24 @@ def write_report(run_dir: str | Path) -> dict:
     if not (run_dir / "store.sqlite").is_file():
         raise PtstError(f"{run_dir}: no store.sqlite here; is it a `ptst run` directory?")
     results, cfg = collect(run_dir)
+    preflight = _preflight(run_dir)
     atomic_write_text(run_dir / "results.csv", results_csv(results))
-    atomic_write_text(run_dir / "results.md", results_markdown(results, cfg))
+    atomic_write_text(run_dir / "results.md", results_markdown(results, cfg)
+                      + ("\n" + preflight_markdown(preflight) if preflight else ""))
     pictures = heatmaps(results, cfg, run_dir)
     pictures += [p for p in (tradeoff(results, cfg, run_dir), trajectory(results, cfg, run_dir)) if p]
     manifest_path = run_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    html_path = write_html(run_dir, results, cfg, pictures, manifest)
+    html_path = write_html(run_dir, results, cfg, pictures, manifest, preflight=preflight)
     return {"results": results, "config": cfg, "files": [run_dir / "results.csv", run_dir / "results.md",
                                                            *pictures, html_path]}
+
+
+def _preflight(run_dir: Path) -> dict | None:
+    for path in (run_dir / "preflight" / "preflight.json", run_dir / "preflight.json"):
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None
 
 
 __all__ = ["Result", "collect", "terminal_tables", "write_report"]

@@ -42,6 +42,17 @@ def _grid_table(results: list[Result], cfg: dict, dataset: str, metric: str) -> 
     return f"<h3>{html.escape(title)}</h3><table><tr><th>train \\ test</th>{head}</tr>{''.join(body)}</table>"
 
 
+def _preflight_table(summary: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(r['template'])}{' (recommended)' if r['template'] == summary['recommended'] else ''}"
+        f"</td><td>{100 * r['asr']:.1f} [{100 * r['asr_low']:.1f}, {100 * r['asr_high']:.1f}]</td>"
+        f"<td>{100 * r['over_refusal']:.1f} [{100 * r['over_low']:.1f}, {100 * r['over_high']:.1f}]</td>"
+        f"<td>{'yes' if r['acceptable'] else 'no'}</td></tr>" for r in summary["rows"])
+    return (f"<h3>Pre-flight: candidate test templates on the base model (%)</h3><table><tr><th>template</th>"
+            f"<th>attack success</th><th>over-refusal</th><th>acceptable</th></tr>{rows}</table>"
+            f"<p><b>{html.escape(summary['verdict'])}</b></p>")
+
+
 def _samples(run_dir: Path, per_cell: int) -> str:
     store = StudyStore(run_dir)
     active = set(json.loads(store.get_meta("active_cells") or "[]"))
@@ -68,8 +79,10 @@ def _scorer_names(store: StudyStore, cell_id: str) -> list[str]:
 
 
 def write_html(run_dir: Path, results: list[Result], cfg: dict, pictures: list[Path], manifest: dict,
-               *, per_cell: int = 3) -> Path:
+               *, per_cell: int = 3, preflight: dict | None = None) -> Path:
     tables = "".join(_grid_table(results, cfg, d, m) for d, m in primary_metrics(results))
+    if preflight:
+        tables += _preflight_table(preflight)
     figs = "".join(_img(p) for p in pictures)
     versions = ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items())
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(cfg.get('name', 'study'))}</title>

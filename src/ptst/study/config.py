@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ptst.core.errors import PtstError
 from ptst.core.validation import describe_validation_error
 
+PREFLIGHT = "preflight"  # in a template list: the safety pre-flight's recommended test template
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

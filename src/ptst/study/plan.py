@@ -15,7 +15,7 @@ from pathlib import Path
 from ptst.core.errors import PtstError
 from ptst.core.hashing import content_hash, file_sha256
 from ptst.data import get_dataset, load_items
-from ptst.study.config import DataRef, EvalSet, StudyConfig
+from ptst.study.config import PREFLIGHT, DataRef, EvalSet, StudyConfig
 from ptst.templates import get_template, load_template_file
 
 
@@ -113,6 +113,9 @@ def build_plan(cfg: StudyConfig, *, offline_ok: bool = False) -> Plan:
     for path in cfg.template_files:
         load_template_file(path)
     for name in [*cfg.test_templates, *(cfg.train.templates if cfg.train else [])]:
+        if name == PREFLIGHT:
+            raise PtstError("the template 'preflight' is resolved when the study runs (dry runs count it as "
+                            "chat:llama)")
         get_template(name)  # unknown names fail here, before any work
     count = (lambda ref: _count_offline(ref, notes)) if offline_ok else (lambda ref: len(_items(ref)))
     notes: list[str] = []

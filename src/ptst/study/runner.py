@@ -18,7 +18,7 @@ from ptst.models import load_model
 from ptst.models.engine import Decoding, generate
 from ptst.score import scorers
 from ptst.store.study_store import StudyStore
-from ptst.study.config import StudyConfig
+from ptst.study.config import PREFLIGHT, StudyConfig
 from ptst.study.manifest import write_manifest
 from ptst.study.plan import Cell, Plan, TrainingRun, Variant, build_plan, cells_for, estimated_steps, eval_items
 from ptst.study.progress import StudyProgress, trainer_callback
@@ -28,6 +28,7 @@ from ptst.train import TrainConfig, run_training
 
 def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = False, progress: bool = True) -> Plan:
     run_dir = Path(run_dir)
+    cfg = resolve_preflight(cfg, run_dir, progress=progress)
     plan = build_plan(cfg)
     store = StudyStore(run_dir)
     check_config(store, cfg, allow_extend, run_dir)
@@ -44,6 +45,33 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = Fal
                     _evaluate(cfg, store, ckpt, cells_for(cfg, ckpt), bar, run_dir)
             _evaluate(cfg, store, variant, plan.cells_of(variant), bar, run_dir)
     return plan
+
+
+def resolve_preflight(cfg: StudyConfig, run_dir: Path, *, progress: bool = True) -> StudyConfig:
+    """Replace the placeholder `preflight` in the template lists by the pre-flight's recommendation (run, or
+    resumed, in RUN_DIR/preflight). Without a recommendation the safest acceptable candidate is used, with the
+    pre-flight's warning."""
+    lists = [cfg.test_templates, cfg.train.templates if cfg.train else []]
+    if not any(PREFLIGHT in names for names in lists):
+        return cfg
+    from ptst.study.preflight import PreflightOptions, run_preflight
+
+    summary = run_preflight(PreflightOptions(model=cfg.model, batch_size=cfg.batch_size, dtype=cfg.dtype,
+                                             device=cfg.device), run_dir / "preflight", progress=progress)
+    chosen = summary["recommended"] or summary["rows"][0]["template"]
+    if not summary["protects"]:
+        import sys
+
+        sys.stderr.write(f"ptst: WARNING: {summary['verdict']}; using {chosen}\n")
+    data = cfg.model_dump()
+
+    def swap(names: list[str]) -> list[str]:
+        return list(dict.fromkeys(chosen if n == PREFLIGHT else n for n in names))
+
+    data["test_templates"] = swap(data["test_templates"])
+    if data["train"]:
+        data["train"]["templates"] = swap(data["train"]["templates"])
+    return StudyConfig.model_validate(data)
 
 
 def check_config(store: StudyStore, cfg: StudyConfig, allow_extend: bool, run_dir: Path) -> None:

@@ -27,6 +27,11 @@ MISTRAL = (
 QUESTION = "Question: {input}"
 INSTRUCTION = "### Instruction:\n{input}\n\n### Response:\n"
 
+# Not one of the paper's eight: an explicitly empty system message, so models whose chat template inserts a
+# default system prompt (Qwen2.5, SmolLM2) run with none at all. The pre-flight's no-safety-prompt baseline.
+NO_SYSTEM = Template(name="chat:no-system", mode="chat", system="", user=QUESTION,
+                     description="chat markup, explicitly empty system prompt (no model default either)")
+
 BUILTIN_TEMPLATES: tuple[Template, ...] = (
     Template(name="text:vanilla", mode="text", user="Question: {input}\nAnswer:",
              description="raw text, no chat markup"),
@@ -44,6 +49,7 @@ BUILTIN_TEMPLATES: tuple[Template, ...] = (
              description="chat markup, MPT's system prompt"),
     Template(name="chat:mistral", mode="chat", system=MISTRAL, user=QUESTION,
              description="chat markup, Mistral's guardrail prompt"),
+    NO_SYSTEM,
 )
 
 # Templates whose system prompt asks for safety: PTST says train without them, test with them.

@@ -1,0 +1,66 @@
+"""`ptst preflight` ranks candidate test templates and warns when none beats having no safety prompt; a study
+can use its recommendation through the `preflight` placeholder."""
+
+from __future__ import annotations
+
+import json
+
+from ptst.report.results import Result
+from ptst.study.preflight import PreflightOptions, rank
+from tests.conftest import ROOT, run_cli
+
+
+def _results(asr: dict, over: dict, n=64) -> list[Result]:
+    out = []
+    for t, v in asr.items():
+        out.append(Result("base", t, None, None, "harmful", "harmful", "refusal-keywords", "asr_keyword", v, n,
+                          max(0, v - 0.1), min(1, v + 0.1)))
+        out.append(Result("base", t, None, None, "benign-probes", "benign-probe", "refusal-keywords",
+                          "refusal_rate", over[t], 32, max(0, over[t] - 0.1), min(1, over[t] + 0.1)))
+    return out
+
+
+def test_rank_recommends_the_safest_acceptable_template():
+    opts = PreflightOptions(model="m", templates=["chat:no-system", "chat:llama", "chat:mpt", "chat:mistral"])
+    results = _results({"chat:no-system": 0.5, "chat:llama": 0.1, "chat:mpt": 0.3, "chat:mistral": 0.2},
+                       {"chat:no-system": 0.0, "chat:llama": 0.6, "chat:mpt": 0.05, "chat:mistral": 0.1})
+    summary = rank(results, opts)
+    assert summary["recommended"] == "chat:mistral" and summary["protects"] and summary["clear"]
+    assert [r["template"] for r in summary["rows"]][:3] == ["chat:mistral", "chat:mpt", "chat:no-system"]
+    assert summary["rows"][-1]["template"] == "chat:llama" and not summary["rows"][-1]["acceptable"]
+
+
+def test_rank_warns_when_the_safety_prompt_makes_things_worse():
+    # the shape measured on embedded Qwen: the Llama-2 safety prompt raises attack success
+    opts = PreflightOptions(model="m", templates=["chat:no-system", "chat:llama"])
+    summary = rank(_results({"chat:no-system": 0.36, "chat:llama": 0.72}, {"chat:no-system": 0.0, "chat:llama": 0.0}),
+                   opts)
+    assert summary["recommended"] is None and not summary["protects"]
+    assert summary["verdict"].startswith("PTST will not protect this model")
+
+
+def test_preflight_cli_on_the_tiny_model(tmp_path):
+    out = tmp_path / "pf"
+    r = run_cli("preflight", "--model", "embedded:tiny-random", "--limit", "6", "--probes-limit", "4",
+                "--max-new-tokens", "4", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads((out / "preflight.json").read_text())
+    assert {row["template"] for row in summary["rows"]} == {"chat:no-system", "chat:vanilla", "chat:llama",
+                                                            "chat:llama-short", "chat:mpt", "chat:mistral"}
+    assert "chat:no-system (none)" in r.stdout and ("WARNING" in r.stdout or "recommended" in r.stdout)
+    r2 = run_cli("preflight", "--model", "embedded:tiny-random", "--limit", "6", "--probes-limit", "4",
+                 "--max-new-tokens", "4", "--out", str(out), "--no-progress")
+    assert r2.returncode == 0 and r2.stdout == r.stdout  # resumed from the store, same table
+
+
+def test_study_with_preflight_placeholder(tmp_path):
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text((ROOT / "configs" / "smoke.yaml").read_text()
+                   .replace("test_templates: [chat:vanilla, chat:llama]", "test_templates: [chat:vanilla, preflight]")
+                   .replace("train:\n", "include_base: true\ntrain:\n"))
+    r = run_cli("run", str(cfg), "--dry-run")
+    assert r.returncode == 0 and "counts it as chat:llama" in r.stderr
+    r = run_cli("run", str(cfg), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "run" / "preflight" / "preflight.json").is_file()
+    assert "Pre-flight" in (tmp_path / "run" / "results.md").read_text()
