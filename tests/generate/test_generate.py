@@ -84,3 +84,19 @@ def test_batched_greedy_equals_one_at_a_time_on_smollm2(smol_model):
         print(f"near-tie differences: {len(differing)}; first: {single[differing[0]]!r} vs {batched[differing[0]]!r}")
     assert len(differing) <= 1
     assert sum(bool(t.strip()) for t in single.values()) == len(items)
+
+
+def test_vllm_engine_without_vllm_says_how_to_get_it(tmp_path):
+    r = run_cli("generate", "--model", "embedded:tiny-random", "--data", "builtin:harmful", "--limit", "2",
+                "--template", "chat:llama", "--out", str(tmp_path / "g.jsonl"), "--engine", "vllm")
+    assert r.returncode == 2 and "pip install 'ptst[vllm]'" in r.stderr
+    assert not (tmp_path / "g.jsonl").exists()
+
+
+def test_engines_agree_on_smollm2(smol_model):
+    items = load_items("builtin:harmful", limit=8, seed=5)
+    prompts = [render_prompt(get_template("chat:mpt"), i.input, tokenizer=smol_model.tokenizer) for i in items]
+    decoding = Decoding(max_new_tokens=24)
+    hf = {g.index: g.text for b in generate(smol_model, prompts, decoding, backend="hf") for g in b}
+    ours = {g.index: g.text for b in generate(smol_model, prompts, decoding) for g in b}
+    assert sum(hf[i] != ours[i] for i in hf) <= 1

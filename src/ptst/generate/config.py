@@ -32,6 +32,8 @@ class GenerateConfig(BaseModel):
     top_k: int = Field(0, ge=0, description="top-k sampling; 0 = off")
     seed: int = Field(0, description="sampling seed")
     batch_size: int = Field(8, ge=1, description="prompts per batch")
+    engine: Literal["ptst", "hf", "vllm"] = Field(
+        "ptst", description="ptst: own loop (shared-prefix reuse); hf: transformers.generate; vllm: GPU ([vllm])")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: bf16 on GPU, fp32 on CPU")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="where to run")

@@ -32,8 +32,16 @@ def run_generation(cfg: GenerateConfig, *, progress: bool = True) -> dict:
     todo = [i for i, item in enumerate(items) if item.id not in done]
     if not todo:
         return {"written": 0, "skipped": len(items), "out": cfg.out}
-    loaded = load_model(cfg.model, adapter=cfg.adapter, dtype=cfg.dtype, device=cfg.device,
-                        trust_remote_code=cfg.trust_remote_code)
+    if cfg.engine == "vllm":  # vLLM loads the weights itself; ptst needs the tokenizer and the paths
+        from ptst.models import LoadedModel, load_tokenizer, resolve_model_path
+        from ptst.models.vllm_engine import require_vllm
+
+        require_vllm()
+        loaded = LoadedModel(None, load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code), cfg.model,
+                             resolve_model_path(cfg.model), cfg.adapter, cfg.dtype, "cuda")
+    else:
+        loaded = load_model(cfg.model, adapter=cfg.adapter, dtype=cfg.dtype, device=cfg.device,
+                            trust_remote_code=cfg.trust_remote_code)
     prompts = [render_prompt(template, item.input, tokenizer=loaded.tokenizer, markup=cfg.markup,
                              system_policy=cfg.system_policy) for item in items]
     common = {"template": template.name, "template_hash": template.identity, "markup": prompts[0].markup,
@@ -43,7 +51,8 @@ def run_generation(cfg: GenerateConfig, *, progress: bool = True) -> dict:
     pending = set(todo)
     written, tokens, start = 0, 0, time.perf_counter()
     with JsonlAppender(cfg.out) as sink, ProgressBar("generating", len(todo), enabled=progress, rate=True) as bar:
-        for batch in generate(loaded, prompts, decoding, batch_size=cfg.batch_size, done=lambda i: i not in pending):
+        for batch in generate(loaded, prompts, decoding, batch_size=cfg.batch_size, backend=cfg.engine,
+                              done=lambda i: i not in pending):
             batch = [g for g in batch if g.index in pending]
             for g in batch:
                 item, prompt = items[g.index], prompts[g.index]

@@ -78,6 +78,9 @@ def generate(loaded: LoadedModel, prompts: Sequence[Rendered], decoding: Decodin
     prefix_len = common_prefix(ids) if share_prefix and len(ids) > 1 else 0
     prefix_len = prefix_len if prefix_len >= MIN_SHARED_PREFIX else 0
     prefix_cache = None
+    if backend == "vllm":
+        yield from _vllm(loaded, ids, decoding, stops, done)
+        return
     for number, chunk in enumerate(plan_batches([len(x) for x in ids], batch_size)):
         if all(done(i) for i in chunk):
             continue
@@ -93,6 +96,17 @@ def generate(loaded: LoadedModel, prompts: Sequence[Rendered], decoding: Decodin
                             on_token=(lambda r, t, chunk=chunk: on_token(chunk[r], t)) if on_token else None)
         yield [Generation(i, tok.decode(row.tokens, skip_special_tokens=True), row.finish_reason, len(ids[i]),
                           len(row.tokens)) for i, row in zip(chunk, rows, strict=True)]
+
+
+def _vllm(loaded: LoadedModel, ids, decoding: Decoding, stops, done) -> Iterator[list[Generation]]:
+    from ptst.models.vllm_engine import generate_vllm
+
+    todo = [i for i in range(len(ids)) if not done(i)]
+    outs = generate_vllm(loaded.path, [ids[i] for i in todo], stops=stops, max_new_tokens=decoding.max_new_tokens,
+                         temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k,
+                         seed=decoding.seed, adapters=[loaded.adapter] * len(todo) if loaded.adapter else None)
+    yield [Generation(i, loaded.tokenizer.decode(tokens, skip_special_tokens=True), reason, len(ids[i]), len(tokens))
+           for i, (tokens, reason) in zip(todo, outs, strict=True)]
 
 
 def _hf_batch(loaded: LoadedModel, ids, chunk, decoding: Decoding, stops, pad, number) -> list[Generation]:

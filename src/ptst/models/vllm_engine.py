@@ -1,0 +1,48 @@
+"""Generation with vLLM (the `[vllm]` extra, Linux with a CUDA GPU): offline batched generation over token ids,
+LoRA adapters attached per request (several adapters in one engine), tensor parallel for large models.
+
+The same prompts (ptst renders them; vLLM never re-templates them) and the same stop tokens as the CPU engine,
+so samples from both engines are comparable row for row. Not exercised by CI, which has no GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ptst.core.errors import PtstError
+
+INSTALL_HINT = ("the vllm engine needs vLLM: pip install 'ptst[vllm]' (Linux with a CUDA GPU); "
+                "or use --engine ptst")
+
+
+def require_vllm():
+    try:
+        import vllm
+    except ImportError:
+        raise PtstError(INSTALL_HINT) from None
+    return vllm
+
+
+def generate_vllm(model_path: str, prompt_ids: Sequence[Sequence[int]], *, stops: Sequence[int],
+                  max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0, seed: int = 0,
+                  adapters: Sequence[str | None] | None = None, tensor_parallel: int = 1, dtype: str = "auto",
+                  max_lora_rank: int = 64) -> list[tuple[list[int], str]]:
+    """(tokens, finish reason) per prompt; `adapters[i]` is the LoRA directory for prompt i (None: the base)."""
+    vllm = require_vllm()
+    from vllm.lora.request import LoRARequest
+
+    use_lora = bool(adapters and any(adapters))
+    llm = vllm.LLM(model=model_path, tensor_parallel_size=tensor_parallel, dtype=dtype, enable_lora=use_lora,
+                   max_lora_rank=max_lora_rank, max_loras=max(1, len({a for a in adapters or [] if a})))
+    params = vllm.SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k or -1, seed=seed,
+                                 max_tokens=max_new_tokens, stop_token_ids=list(stops), skip_special_tokens=True)
+    ids = {a: k + 1 for k, a in enumerate(sorted({a for a in adapters or [] if a}))}
+    requests = [LoRARequest(f"adapter-{ids[a]}", ids[a], a) if a else None for a in (adapters or [])] or None
+    prompts = [{"prompt_token_ids": list(p)} for p in prompt_ids]
+    outs = llm.generate(prompts, params, lora_request=requests, use_tqdm=True)
+    results = []
+    for out in outs:
+        completion = out.outputs[0]
+        tokens = [t for t in completion.token_ids if t not in set(stops)]
+        results.append((tokens, "stop" if completion.finish_reason == "stop" else "length"))
+    return results
