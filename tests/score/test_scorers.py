@@ -108,7 +108,7 @@ def test_score_cli_writes_a_new_file_and_a_summary(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ('{"id": 1, "output": "x"}\nnot json\n', "line 2: malformed JSON"),
     ('{"id": 1}\n', "line 1: expected an object with an 'output' string"),
-    ("", "no samples"),
+    ("", "samples file is empty"),
 ])
 def test_score_bad_input_exits_2(tmp_path, content, message):
     f = tmp_path / "bad.jsonl"

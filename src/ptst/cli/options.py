@@ -8,11 +8,11 @@ import types
 import typing
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from ptst.core.errors import PtstError
 from ptst.core.validation import describe_validation_error
+from ptst.core.yamlfile import read_yaml
 
 
 def add_config_options(parser: argparse.ArgumentParser, model: type[BaseModel], *, skip: tuple[str, ...] = ()):
@@ -24,8 +24,8 @@ def add_config_options(parser: argparse.ArgumentParser, model: type[BaseModel], 
             continue
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         flags = [f"--{name.replace('_', '-')}", *extra.get("aliases", ())]
-        default = field.get_default(call_default_factory=True)
-        shown = "" if default in (None, (), []) else f" (default: {default})"
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        shown = " (required)" if field.is_required() else "" if default in (None, (), []) else f" (default: {default})"
         kwargs: dict = {"dest": name, "default": argparse.SUPPRESS, "help": f"{field.description or ''}{shown}"}
         ann = _strip_optional(field.annotation)
         if ann is bool:
@@ -56,15 +56,7 @@ def resolve_config(model: type[BaseModel], args: argparse.Namespace, **fixed) ->
 
 
 def read_yaml_mapping(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise PtstError(f"{path}: config file not found")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" line {mark.line + 1}:" if mark else ""
-        raise PtstError(f"{path}:{at} bad YAML: {getattr(err, 'problem', None) or 'invalid'}") from None
+    doc = read_yaml(path, "config file")
     if doc is None:
         return {}
     if not isinstance(doc, dict):

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from ptst.data.source import DataSource
 
 
-class GenerateConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GenerateConfig(DataSource):
+    """Data-set options (from DataSource) plus what generation needs."""
+
     model: str = Field(description="hub id, local model directory, or embedded:NAME")
     adapter: str | None = Field(None, description="PEFT adapter directory trained on the model")
-    data: str = Field(description="registered data set name (see `ptst data list`)")
-    data_file: str | None = Field(None, description="read the data set from this local file")
-    data_format: Literal["jsonl", "json", "csv", "parquet", "txt"] | None = Field(
-        None, description="file format (default: from the suffix)")
-    input_field: str | None = Field(None, description="field that holds the input")
-    split: str | None = Field(None, description="hub split")
-    limit: int | None = Field(None, ge=1, description="a seeded random subsample of N items",
-                              json_schema_extra={"aliases": ["--sample"], "metavar": "N"})
-    data_seed: int = Field(0, description="seed of the subsample")
     template: str = Field(description="test template name (see `ptst templates list`) or YAML file")
     template_file: list[str] = Field(default_factory=list, description="YAML files of extra templates")
     markup: Literal["auto", "llama2"] = Field("auto", description="auto: the model's chat template")

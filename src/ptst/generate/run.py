@@ -9,7 +9,6 @@ from ptst import __version__
 from ptst.core.errors import PtstError
 from ptst.core.io import JsonlAppender, read_jsonl_rows
 from ptst.core.progress import ProgressBar
-from ptst.data import load_items
 from ptst.generate.config import GenerateConfig
 from ptst.models import load_model
 from ptst.models.engine import Decoding, generate
@@ -24,8 +23,7 @@ def run_generation(cfg: GenerateConfig, *, progress: bool = True) -> dict:
     for path in cfg.template_file:
         load_template_file(path)
     template = get_template(cfg.template)
-    items = load_items(cfg.data, data_file=cfg.data_file, data_format=cfg.data_format,
-                       input_field=cfg.input_field, split=cfg.split, limit=cfg.limit, seed=cfg.data_seed)
+    items = cfg.load()
     decoding = Decoding(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
                         top_k=cfg.top_k, seed=cfg.seed)
     done = _existing_ids(Path(cfg.out))

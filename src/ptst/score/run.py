@@ -9,31 +9,21 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_json, atomic_write_text
+from ptst.data.readers import read_rows
 from ptst.score.base import Scorer
 from ptst.score.metrics import Metric
 
 
 def read_samples(path: str | Path) -> list[dict]:
     """Rows of a samples file; every row needs an 'output' string (and 'input' for judges)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PtstError(f"{path}: samples file not found")
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PtstError(f"{path}: line {n}: malformed JSON ({err.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("output"), str):
-                raise PtstError(f"{path}: line {n}: expected an object with an 'output' string (as ptst generate "
-                                "writes)")
-            rows.append(row)
-    if not rows:
-        raise PtstError(f"{path}: no samples")
-    return rows
+    try:
+        rows = read_rows(path, "jsonl")
+    except PtstError as err:
+        raise PtstError(str(err).replace("data file", "samples file").replace("has no rows", "no samples")) from None
+    for n, row in rows:
+        if not isinstance(row.get("output"), str):
+            raise PtstError(f"{path}: line {n}: expected an object with an 'output' string (as ptst generate writes)")
+    return [row for _, row in rows]
 
 
 def apply_scores(rows: Sequence[dict], scorer: Scorer) -> tuple[list[dict], list[dict | None]]:

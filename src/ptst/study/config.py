@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ptst.core.errors import PtstError
 from ptst.core.validation import describe_validation_error
+from ptst.core.yamlfile import read_yaml
+from ptst.data.source import DataSource
 
 PREFLIGHT = "preflight"  # in a template list: the safety pre-flight's recommended test template
 
@@ -18,14 +19,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DataRef(_Strict):
-    data: str = Field(description="registered data set name")
-    data_file: str | None = Field(None, description="local file of the data set")
-    input_field: str | None = Field(None, description="field that holds the input")
-    answer_field: str | None = Field(None, description="field that holds the reference answer")
-    split: str | None = Field(None, description="hub split")
-    limit: int | None = Field(None, ge=1, description="seeded random subsample of N items")
-    data_seed: int = Field(0, description="seed of the subsample")
+class DataRef(DataSource):
+    """A data set in a study (the `ptst generate` / `ptst train` data options)."""
 
 
 class EvalSet(DataRef):
@@ -122,13 +117,7 @@ class StudyConfig(_Strict):
 def load_study_config(path: str | Path, overrides: dict | None = None) -> StudyConfig:
     """Read and validate a study YAML; relative data and template file paths resolve against the YAML's folder."""
     path = Path(path)
-    if not path.is_file():
-        raise PtstError(f"{path}: study config not found")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise PtstError(f"{path}:{f' line {mark.line + 1}:' if mark else ''} bad YAML") from None
+    doc = read_yaml(path, "study config") or {}
     if not isinstance(doc, dict):
         raise PtstError(f"{path}: expected a mapping at the top level")
     doc.update(overrides or {})

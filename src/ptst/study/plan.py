@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.hashing import content_hash, file_sha256
-from ptst.data import get_dataset, load_items
+from ptst.data import get_dataset
 from ptst.study.config import PREFLIGHT, DataRef, EvalSet, StudyConfig
 from ptst.templates import get_template, load_template_file
 
@@ -71,7 +71,8 @@ def _file_identity(path: str) -> str:
 
 def data_identity(ref: DataRef) -> dict:
     """What decides the items: the set, its file's content (not its path), the split, fields and subsample."""
-    ident = ref.model_dump(include={"data", "split", "input_field", "answer_field", "limit", "data_seed"})
+    ident = ref.model_dump(include={"data", "split", "input_field", "answer_field", "limit", "data_seed",
+                                    "data_format"})
     ident["file_sha256"] = _file_identity(ref.data_file) if ref.data_file else None
     return ident
 
@@ -142,9 +143,7 @@ def _count_offline(ref: DataRef, notes: list[str]) -> int:
 
 
 def _items(ref: DataRef):
-    return load_items(ref.data, data_file=ref.data_file, input_field=ref.input_field,
-                      answer_field=getattr(ref, "answer_field", None), split=ref.split, limit=ref.limit,
-                      seed=ref.data_seed, purpose="train" if not isinstance(ref, EvalSet) else "eval")
+    return ref.load(purpose="eval" if isinstance(ref, EvalSet) else "train")
 
 
 def eval_items(ev: EvalSet):

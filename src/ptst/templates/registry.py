@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from ptst.core.errors import PtstError
 from ptst.core.registry import Registry
 from ptst.core.validation import describe_validation_error
+from ptst.core.yamlfile import read_yaml
 from ptst.templates.builtin import BUILTIN_TEMPLATES
 from ptst.templates.model import Template
 
@@ -65,15 +65,7 @@ def load_template_file(path: str | Path) -> list[Template]:
 
 
 def _read_entries(path: Path) -> list:
-    if not path.is_file():
-        raise PtstError(f"{path}: template file not found")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise PtstError(f"{path}:{at}: bad YAML: {problem}") from None
+    doc = read_yaml(path, "template file")
     if isinstance(doc, dict) and "templates" in doc:
         doc = doc["templates"]
     if isinstance(doc, dict):

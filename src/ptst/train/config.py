@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from ptst.data.source import DataSource
 
 
-class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TrainConfig(DataSource):
+    """Data-set options (from DataSource) plus what training needs."""
+
     model: str = Field(description="hub id, local model directory, or embedded:NAME")
-    data: str = Field(description="registered task data set (see `ptst data list`)")
-    data_file: str | None = Field(None, description="read the data set from this local file")
-    data_format: Literal["jsonl", "json", "csv", "parquet", "txt"] | None = Field(
-        None, description="file format (default: from the suffix)")
-    input_field: str | None = Field(None, description="field that holds the input")
-    answer_field: str | None = Field(None, description="field that holds the reference answer")
-    split: str | None = Field(None, description="hub split (default: train)")
-    limit: int | None = Field(None, ge=1, description="a seeded random subsample of N training items",
-                              json_schema_extra={"aliases": ["--sample"], "metavar": "N"})
-    data_seed: int = Field(0, description="seed of the subsample")
     template: str = Field(description="training template (PTST: one without a safety system prompt)")
     template_file: list[str] = Field(default_factory=list, description="YAML files of extra templates")
     markup: Literal["auto", "llama2"] = Field("auto", description="auto: the model's chat template")

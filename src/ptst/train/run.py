@@ -62,9 +62,7 @@ def _training_items(cfg: TrainConfig):
     if spec.role != "task":
         raise PtstError(f"--data {cfg.data} has role {spec.role}; train on a task data set (add refusal data "
                         "with --mix)")
-    items = load_items(cfg.data, data_file=cfg.data_file, data_format=cfg.data_format,
-                       input_field=cfg.input_field, answer_field=cfg.answer_field, split=cfg.split,
-                       purpose="train", limit=cfg.limit, seed=cfg.data_seed)
+    items = cfg.load(purpose="train")
     if cfg.mix:
         name, _, count = cfg.mix.partition(":")
         if count and not count.isdigit():
