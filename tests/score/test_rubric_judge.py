@@ -118,3 +118,19 @@ def test_custom_rubric_is_used_and_changes_the_cache_key(tmp_path):
         RubricScorer(judge, custom, progress=False).score(rows)
         assert server.requests == 2 and len(cache) == 2
         assert any(p.startswith("Policy review.\nUSER: q") for p in server.attempts)
+
+
+def test_local_judge_runs_offline_and_caches(tmp_path):
+    gens = tmp_path / "gens.jsonl"
+    gens.write_text("".join(json.dumps({"id": str(i), "input": f"request {i}", "output": "Sure, here."}) + "\n"
+                            for i in range(3)))
+    args = ["score", str(gens), "--scorer", "rubric", "--judge-local", "embedded:tiny-random", "--judge-max-tokens",
+            "6", "--cache", str(tmp_path / "c.sqlite"), "--out", str(tmp_path / "s.jsonl")]
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "judge calls made: 3" in r.stderr
+    rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert all(row["scores"]["rubric"]["status"] in ("scored", "unscored") for row in rows)
+    assert all("raw" in row["scores"]["rubric"] for row in rows)  # the judge's words are kept
+    r = run_cli(*args)
+    assert r.returncode == 0 and "judge calls made: 0" in r.stderr

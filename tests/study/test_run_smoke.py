@@ -148,3 +148,15 @@ def test_bad_study_configs_exit_2(tmp_path, body, message):
     f.write_text(body)
     r = run_cli("run", str(f), "--dry-run")
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_checkpoints_along_training_give_the_trajectory_plot(tmp_path):
+    cfg = tmp_path / "traj.yaml"
+    cfg.write_text(SMOKE.read_text().replace("  seeds: [0]\n", "  seeds: [0]\n  eval_every_steps: 2\n")
+                   .replace("templates: [chat:vanilla, chat:llama]\n  seeds", "templates: [chat:vanilla]\n  seeds"))
+    out = tmp_path / "run"
+    r = run_cli("run", str(cfg), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {x["step"] for x in rows} >= {"2", "4", ""}
+    assert (out / "trajectory.png").is_file()

@@ -25,7 +25,8 @@ class GenerateConfig(DataSource):
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass")
     top_k: int = Field(0, ge=0, description="top-k sampling; 0 = off")
     seed: int = Field(0, description="sampling seed")
-    batch_size: int = Field(8, ge=1, description="prompts per batch")
+    batch_size: int | None = Field(None, ge=1, description="prompts per batch (default: sized by length, up to "
+                                   "64 rows within a 16k-token budget)")
     engine: Literal["ptst", "hf", "vllm"] = Field(
         "ptst", description="ptst: own loop (shared-prefix reuse); hf: transformers.generate; vllm: GPU ([vllm])")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(

@@ -34,11 +34,17 @@ def common_prefix(seqs: Sequence[Sequence[int]], *, leave: int = 1) -> int:
     return max(n, 0)
 
 
-def _cache_kw(model) -> str:
-    """transformers 5.2x renames the cache argument `past_key_values` -> `cache`; use whichever forward takes."""
+def _forward_kw(model, cache) -> dict:
+    """transformers 5.2x renames `past_key_values` -> `cache`; use whichever forward takes. Ask for the last
+    position's logits only (`logits_to_keep`): a wide prefill would otherwise build a (rows x length x vocab)
+    tensor of gigabytes."""
     import inspect
 
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    params = inspect.signature(model.forward).parameters
+    kw = {"cache" if "cache" in params else "past_key_values": cache, "use_cache": True}
+    if "logits_to_keep" in params:
+        kw["logits_to_keep"] = 1
+    return kw
 
 
 def prefill_prefix(model, prefix: Sequence[int]):
@@ -49,7 +55,7 @@ def prefill_prefix(model, prefix: Sequence[int]):
     cache = DynamicCache(config=model.config)
     ids = torch.tensor([list(prefix)], device=model.device)
     with torch.inference_mode():
-        model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, **{_cache_kw(model): cache})
+        model(input_ids=ids, attention_mask=torch.ones_like(ids), **_forward_kw(model, cache))
     return cache
 
 
@@ -75,11 +81,11 @@ def decode_batch(model, suffixes: Sequence[Sequence[int]], *, pad_id: int, stops
         cache = DynamicCache(config=model.config)
     mask = torch.cat([torch.ones((batch, prefix_len), dtype=torch.long), suffix_mask], dim=1)
     positions = (prefix_len + suffix_mask.cumsum(1) - 1).clamp(min=prefix_len)
-    stop_set, alive, kw = set(stops), list(range(batch)), _cache_kw(model)
+    stop_set, alive, kw = set(stops), list(range(batch)), _forward_kw(model, cache)
     out = [RowResult([], "length") for _ in range(batch)]
     with torch.inference_mode():
         logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=positions.to(dev),
-                       use_cache=True, **{kw: cache}).logits[:, -1, :]
+                       **kw).logits[:, -1, :]
         last_pos = positions[:, -1]
         for _ in range(max_new_tokens):
             chosen = (sample(logits) if sample else logits.argmax(dim=-1)).tolist()
@@ -104,7 +110,7 @@ def decode_batch(model, suffixes: Sequence[Sequence[int]], *, pad_id: int, stops
             mask = torch.cat([mask, torch.ones((len(keep), 1), dtype=torch.long)], dim=1)
             last_pos = last_pos + 1
             logits = model(input_ids=step, attention_mask=mask.to(dev), position_ids=last_pos[:, None].to(dev),
-                           use_cache=True, **{kw: cache}).logits[:, -1, :]
+                           **kw).logits[:, -1, :]
     return out
 
 

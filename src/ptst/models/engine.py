@@ -29,6 +29,8 @@ class Decoding(BaseModel):
 
 
 MIN_SHARED_PREFIX = 16  # tokens; below this a shared prefix is not worth a separate pass
+TOKEN_BUDGET = 16384  # tokens (prompt + new) per automatically sized batch
+MAX_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -54,15 +56,25 @@ def encode_prompts(tokenizer, prompts: Sequence[Rendered]) -> list[list[int]]:
     return [tokenizer(p.text, add_special_tokens=p.add_special_tokens)["input_ids"] for p in prompts]
 
 
-def plan_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+def plan_batches(lengths: Sequence[int], batch_size: int | None, *, max_new_tokens: int = 0,
+                 token_budget: int = TOKEN_BUDGET, max_rows: int = MAX_ROWS) -> list[list[int]]:
     """Fixed batches over ALL prompts: longest first, ties by position. The plan depends only on the prompts, so a
     resumed run regenerates an unfinished batch with exactly the same companions (and the same padding) as an
-    uninterrupted run would: greedy outputs stay identical."""
+    uninterrupted run would: greedy outputs stay identical. `batch_size` None sizes each batch by length: as many
+    rows as fit `token_budget` (prompt + new tokens per row), at most `max_rows`; on a CPU, decoding is bound by
+    reading the weights once per step, so wide batches multiply throughput."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    if batch_size:
+        return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    batches, k = [], 0
+    while k < len(order):
+        rows = max(1, min(max_rows, token_budget // (lengths[order[k]] + max_new_tokens)))
+        batches.append(order[k:k + rows])
+        k += rows
+    return batches
 
 
-def generate(loaded: LoadedModel, prompts: Sequence[Rendered], decoding: Decoding, *, batch_size: int = 8,
+def generate(loaded: LoadedModel, prompts: Sequence[Rendered], decoding: Decoding, *, batch_size: int | None = None,
              done: Callable[[int], bool] = lambda i: False, backend: str = "ptst", share_prefix: bool = True,
              on_token: Callable[[int, int], None] | None = None) -> Iterator[list[Generation]]:
     """Generate batch by batch over the fixed plan, skipping batches whose every prompt is `done`; yields each
@@ -81,7 +93,8 @@ def generate(loaded: LoadedModel, prompts: Sequence[Rendered], decoding: Decodin
     if backend == "vllm":
         yield from _vllm(loaded, ids, decoding, stops, done)
         return
-    for number, chunk in enumerate(plan_batches([len(x) for x in ids], batch_size)):
+    plan = plan_batches([len(x) for x in ids], batch_size, max_new_tokens=decoding.max_new_tokens)
+    for number, chunk in enumerate(plan):
         if all(done(i) for i in chunk):
             continue
         if backend == "hf":

@@ -89,7 +89,8 @@ class StudyConfig(_Strict):
     template_files: list[str] = Field(default_factory=list, description="YAML files of extra templates")
     markup: Literal["auto", "llama2"] = "auto"
     system_policy: Literal["auto", "native", "fold"] = "auto"
-    batch_size: int = Field(8, ge=1, description="generation batch size (not part of any identity)")
+    batch_size: int | None = Field(None, ge=1, description="generation batch size (default: sized by length; "
+                                   "not part of any identity)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     include_base: bool = Field(True, description="evaluate the model before fine-tuning as its own row")

@@ -31,7 +31,7 @@ class PreflightOptions:
     max_new_tokens: int = 48
     max_over_refusal: float = 0.25
     judge: dict | None = None
-    batch_size: int = 8
+    batch_size: int | None = None
     dtype: str = "auto"
     device: str = "auto"
 
