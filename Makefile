@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/python scripts/demo.py
+	$(BIN)/ptst run
 
 test: install lint
 	$(BIN)/python -m pytest -q
