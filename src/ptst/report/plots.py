@@ -85,6 +85,8 @@ def tradeoff(results: list[Result], cfg: dict, out_dir: Path) -> Path | None:
             ax.annotate(f"{row} → {col}", (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.set_xlabel(f"{helpful[0]}: {LABELS.get(helpful[1], helpful[1])} (%)  → better")
     ax.set_ylabel(f"{harmful[0]}: {LABELS.get(harmful[1], harmful[1])} (%)  → worse")
+    ax.set_xlim(-3, 103)
+    ax.set_ylim(-3, 103)
     ax.set_title("helpfulness vs attack success (blue: PTST, grey: base, red: other)", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()

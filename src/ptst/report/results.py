@@ -65,10 +65,12 @@ def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
 def primary_metrics(results: list[Result]) -> list[tuple[str, str]]:
     """(dataset, metric) pairs to show in grids, in the config's eval order."""
     seen: list[tuple[str, str]] = []
+    rank: dict[tuple[str, str], tuple[int, int]] = {}
     for r in results:
         if r.metric in PRIMARY.get(r.role, ()) and (r.dataset, r.metric) not in seen:
+            rank[(r.dataset, r.metric)] = (len({d for d, _ in seen} | {r.dataset}), PRIMARY[r.role].index(r.metric))
             seen.append((r.dataset, r.metric))
-    return seen
+    return sorted(seen, key=lambda pair: rank[pair])
 
 
 def grid(results: list[Result], dataset: str, metric: str, rows: list[str], cols: list[str]) -> dict:
