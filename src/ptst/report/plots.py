@@ -41,9 +41,9 @@ def heatmaps(results: list[Result], cfg: dict, out_dir: Path) -> list[Path]:
                         fontweight="bold" if kind == "ptst" else "normal",
                         color="black" if mean * scale < 0.6 * vmax else "white")
                 if kind:
-                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.5 if kind == "ptst" else 1,
+                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.5 if kind == "ptst" else 1.8,
                                                ls="-" if kind == "ptst" else "--",
-                                               ec="#1f77b4" if kind == "ptst" else "#555"))
+                                               ec="#1f77b4" if kind == "ptst" else "#222"))
         ax.set_xticks(range(len(cols)), cols, rotation=20, ha="right")
         ax.set_yticks(range(len(rows)), rows)
         ax.set_xlabel("test template")
