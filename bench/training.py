@@ -23,7 +23,7 @@ from _common import SHARED, in_subprocess, machine_line, peak_rss_mb, print_tabl
 def run(args: dict) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import LengthGroupedSampler
+    from transformers.trainer_pt_utils import LengthGroupedSampler
 
     from ptst.data import load_items
     from ptst.models import load_model
