@@ -45,6 +45,7 @@ def test_preflight_cli_on_the_tiny_model(tmp_path):
                 "--max-new-tokens", "4", "--out", str(out), "--no-progress")
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads((out / "preflight.json").read_text())
+    assert "Pre-flight" in (out / "results.md").read_text() and (out / "report.html").is_file()
     assert {row["template"] for row in summary["rows"]} == {"chat:no-system", "chat:vanilla", "chat:llama",
                                                             "chat:llama-short", "chat:mpt", "chat:mistral"}
     assert "chat:no-system (none)" in r.stdout and ("WARNING" in r.stdout or "recommended" in r.stdout)

@@ -52,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         opts.judge = {"base_url": args.base_url, "judge_model": args.judge_model, "judge_local": args.judge_local}
     run_dir = Path(args.out or Path("runs") / f"preflight-{args.model.replace(':', '-').replace('/', '-')}")
     summary = run_preflight(opts, run_dir, progress=not args.no_progress)
+    from ptst.report import write_report
+
+    write_report(run_dir)
     out().print(preflight_table(summary))
     line = summary["verdict"]
     out().print(f"[bold {'green' if summary['protects'] else 'red'}]{'' if summary['protects'] else 'WARNING: '}"
