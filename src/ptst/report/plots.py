@@ -18,6 +18,13 @@ def _plt():
     return plt
 
 
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    _plt().close(fig)
+    return path
+
+
 def heatmaps(results: list[Result], cfg: dict, out_dir: Path) -> list[Path]:
     plt = _plt()
     rows, cols = axes(results, cfg)
@@ -51,11 +58,7 @@ def heatmaps(results: list[Result], cfg: dict, out_dir: Path) -> list[Path]:
         unit = " (%)" if is_percent(metric) else ""
         ax.set_title(f"{dataset}: {LABELS.get(metric, metric)}{unit}\nblue box: PTST, dashed: same template",
                      fontsize=10)
-        fig.tight_layout()
-        path = out_dir / f"heatmap_{dataset}_{metric}.png"
-        fig.savefig(path, dpi=130)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, out_dir / f"heatmap_{dataset}_{metric}.png"))
     return paths
 
 
@@ -89,11 +92,7 @@ def tradeoff(results: list[Result], cfg: dict, out_dir: Path) -> Path | None:
     ax.set_ylim(-3, 103)
     ax.set_title("helpfulness vs attack success (blue: PTST, grey: base, red: other)", fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = out_dir / "tradeoff.png"
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(fig, out_dir / "tradeoff.png")
 
 
 def trajectory(results: list[Result], cfg: dict, out_dir: Path) -> Path | None:
@@ -121,8 +120,4 @@ def trajectory(results: list[Result], cfg: dict, out_dir: Path) -> Path | None:
         ax.set_title(dataset, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out_dir / "trajectory.png"
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(fig, out_dir / "trajectory.png")
