@@ -54,16 +54,22 @@ def run_generation(cfg: GenerateConfig, *, progress: bool = True) -> dict:
             batch = [g for g in batch if g.index in pending]
             for g in batch:
                 item, prompt = items[g.index], prompts[g.index]
-                sink.write({"id": item.id, "input": item.input, "reference": item.answer,
-                            "category": item.category, "prompt": prompt.text, "output": g.text,
-                            "system_policy": prompt.system_policy, **common, "finish_reason": g.finish_reason,
-                            "prompt_tokens": g.prompt_tokens, "output_tokens": g.output_tokens})
+                sink.write(sample_row(item, prompt, g, common))
                 tokens += g.output_tokens
             written += len(batch)
             bar.advance(len(batch), f"{tokens / max(time.perf_counter() - start, 1e-9):.1f} tok/s")
     seconds = time.perf_counter() - start
     return {"written": written, "skipped": len(items) - len(todo), "out": cfg.out, "seconds": seconds,
             "tokens_per_s": tokens / max(seconds, 1e-9)}
+
+
+def sample_row(item, prompt, generation, common: dict) -> dict:
+    """One generated sample as stored everywhere (JSONL and the study store): the item, the exact rendered
+    prompt, the output, how it was made (`common`: template, model, adapter, decoding...) and token counts."""
+    return {"id": item.id, "input": item.input, "reference": item.answer, "category": item.category,
+            "prompt": prompt.text, "output": generation.text, "system_policy": prompt.system_policy,
+            "markup": prompt.markup, **common, "finish_reason": generation.finish_reason,
+            "prompt_tokens": generation.prompt_tokens, "output_tokens": generation.output_tokens}
 
 
 def _existing_ids(path: Path) -> set[str]:

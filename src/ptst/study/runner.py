@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.hashing import canonical_json, content_hash
+from ptst.generate.run import sample_row
 from ptst.models import load_model
 from ptst.models.engine import Decoding, generate
 from ptst.score import scorers
@@ -197,10 +198,7 @@ def _generate_cell(cfg: StudyConfig, store: StudyStore, cell: Cell, loaded, adap
             item, prompt = items[g.index], prompts[g.index]
             if item.id in have:
                 continue
-            rows.append({"id": item.id, "input": item.input, "reference": item.answer, "category": item.category,
-                         "prompt": prompt.text, "output": g.text, "system_policy": prompt.system_policy,
-                         "markup": prompt.markup, **common, "finish_reason": g.finish_reason,
-                         "prompt_tokens": g.prompt_tokens, "output_tokens": g.output_tokens})
+            rows.append(sample_row(item, prompt, g, common))
         store.add_samples(cell.id, rows)
         have |= {r["id"] for r in rows}
         bar.advance(len(rows), len(rows) if cell.variant.step is None else 0)

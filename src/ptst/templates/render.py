@@ -42,21 +42,12 @@ class Rendered:
 
 
 def build_messages(template: Template, text: str, answer: str | None = None, *, fold: bool = False) -> list[dict]:
-    """System (if any), demonstration turns, the user turn, and the assistant answer when training."""
-    turns: list[dict] = []
-    for demo in template.demos:
-        turns += [{"role": "user", "content": template.user.replace("{input}", demo.input)},
-                  {"role": "assistant", "content": demo.output}]
-    turns.append({"role": "user", "content": template.format_user(text)})
+    """System (if any), demonstration turns, the user turn, and the assistant answer when training: the
+    one-question case of `build_conversation`."""
+    turns = [{"role": "user", "content": text}]
     if answer is not None:
         turns.append({"role": "assistant", "content": answer})
-    if template.system is None:
-        return turns
-    if fold:
-        first = turns[0]
-        joined = f"{template.system}\n\n{first['content']}" if template.system else first["content"]
-        return [{"role": "user", "content": joined}, *turns[1:]]
-    return [{"role": "system", "content": template.system}, *turns]
+    return build_conversation(template, turns, fold=fold)[0]
 
 
 def render_prompt(template: Template, text: str, *, tokenizer: Any = None, markup: Markup = "auto",
