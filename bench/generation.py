@@ -7,6 +7,10 @@ Both run in fresh processes on the same prompts; the greedy outputs are compared
 
     python bench/generation.py            # the full table (embedded SmolLM2 and Qwen, 64 prompts each workload)
     python bench/generation.py --quick    # a smoke test for CI: tiny model, 8 prompts, no timing claims
+    python bench/generation.py --bf16     # also `ptst generate --dtype bfloat16`, its differences reported
+
+The default rows must match the reference's greedy outputs (more than 1 in 20 differing is a failure); bfloat16
+rows are an opt-in trade and are reported as measured, differences included.
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ def ptst_generate(args: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "g.jsonl"
         cfg = GenerateConfig(model=args["model"], data=args["data"], data_file=args["data_file"], limit=args["n"],
-                             template=args["template"], out=str(out), max_new_tokens=args["max_new_tokens"])
+                             template=args["template"], out=str(out), max_new_tokens=args["max_new_tokens"],
+                             dtype=args.get("dtype", "auto"))
         start = time.perf_counter()
         run_generation(cfg, progress=False)
         seconds = time.perf_counter() - start
@@ -77,13 +82,30 @@ def ptst_generate(args: dict) -> dict:
             "outputs": {r["id"]: r["output"] for r in rows}}
 
 
-def measure(model: str, workload: str, n: int, max_new_tokens: int) -> dict:
+def measure(model: str, workload: str, n: int, max_new_tokens: int, dtypes: list[str]) -> list[dict]:
+    """The reference loop once, then `ptst generate` under each dtype, all on the same prompts."""
     args = {"model": model, **WORKLOADS[workload], "n": n, "max_new_tokens": max_new_tokens}
     here = Path(__file__)
     ref = in_subprocess(here, {**args, "which": "reference"})
-    ours = in_subprocess(here, {**args, "which": "ptst"})
-    differing = [k for k in ref["outputs"] if ref["outputs"][k] != ours["outputs"].get(k)]
-    return {"model": model, "workload": workload, "n": n, "ref": ref, "ptst": ours, "differing": differing}
+    out = []
+    for dtype in dtypes:
+        ours = in_subprocess(here, {**args, "which": "ptst", "dtype": dtype})
+        differing = [k for k in ref["outputs"] if ref["outputs"][k] != ours["outputs"].get(k)]
+        out.append({"dtype": dtype, "ref": ref, "ptst": ours, "differing": differing})
+    return out
+
+
+def table_row(model: str, workload: str, n: int, r: dict) -> list[str]:
+    """One result row; prints the first differing sample, if any, so a difference can be read at once."""
+    ref, ours = r["ref"], r["ptst"]
+    if r["differing"]:
+        k = r["differing"][0]
+        print(f"  {model} {workload} {r['dtype']}: {len(r['differing'])}/{n} differ; first, sample {k}:\n"
+              f"    reference: {ref['outputs'][k]!r}\n    ptst:      {ours['outputs'].get(k)!r}", flush=True)
+    return [model.removeprefix("embedded:"), workload, "fp32" if r["dtype"] == "auto" else "bf16",
+            f"{ref['seconds']:.1f}", f"{ours['seconds']:.1f}", f"{ref['tokens'] / ref['seconds']:.1f}",
+            f"{ours['tokens'] / ours['seconds']:.1f}", f"{ref['peak_mb']:.0f}", f"{ours['peak_mb']:.0f}",
+            f"{ref['seconds'] / ours['seconds']:.2f}x", f"{len(r['differing'])}/{n}"]
 
 
 def main() -> int:
@@ -93,6 +115,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--models", default="embedded:smollm2-135m-instruct,embedded:qwen2.5-coder-0.5b-instruct")
+    parser.add_argument("--bf16", action="store_true", help="also time `ptst generate --dtype bfloat16`")
     args = parser.parse_args()
     if args.child:
         child = json.loads(args.child)
@@ -102,23 +125,15 @@ def main() -> int:
     n, max_new = (8, 16) if args.quick else (args.n, args.max_new_tokens)
     print(f"machine: {machine_line()}\nprompts per workload: {n}, max new tokens: {max_new}, greedy\n")
     rows, failed = [], False
+    dtypes = ["auto", "bfloat16"] if args.bf16 else ["auto"]
     for model in models:
         for workload in WORKLOADS:
-            r = measure(model, workload, n, max_new)
-            ref, ours = r["ref"], r["ptst"]
-            share = len(r["differing"]) / n
-            failed |= share > MAX_FAILED_SHARE and not args.quick
-            rows.append([model.removeprefix("embedded:"), workload, f"{ref['seconds']:.1f}", f"{ours['seconds']:.1f}",
-                         f"{ref['tokens'] / ref['seconds']:.1f}", f"{ours['tokens'] / ours['seconds']:.1f}",
-                         f"{ref['peak_mb']:.0f}", f"{ours['peak_mb']:.0f}",
-                         f"{ref['seconds'] / ours['seconds']:.2f}x", f"{len(r['differing'])}/{n}"])
-            if r["differing"]:
-                k = r["differing"][0]
-                print(f"  first differing sample {k}:\n    reference: {ref['outputs'][k]!r}\n"
-                      f"    ptst:      {ours['outputs'].get(k)!r}", flush=True)
+            for r in measure(model, workload, n, max_new, dtypes):
+                rows.append(table_row(model, workload, n, r))
+                failed |= len(r["differing"]) / n > MAX_FAILED_SHARE and r["dtype"] == "auto" and not args.quick
     print()
-    print_table(["model", "workload", "ref s", "ptst s", "ref tok/s", "ptst tok/s", "ref MB", "ptst MB", "speed-up",
-                 "outputs differing"], rows)
+    print_table(["model", "workload", "ptst dtype", "ref s", "ptst s", "ref tok/s", "ptst tok/s", "ref MB", "ptst MB",
+                 "speed-up", "outputs differing"], rows)
     if args.quick:
         print("\n(--quick: a smoke test on a random model; near-ties make its outputs differ, no timing claims)")
     return 1 if failed else 0

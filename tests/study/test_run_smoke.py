@@ -160,3 +160,42 @@ def test_checkpoints_along_training_give_the_trajectory_plot(tmp_path):
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert {x["step"] for x in rows} >= {"2", "4", ""}
     assert (out / "trajectory.png").is_file()
+
+
+def test_audit_samples_harmful_responses_then_measures_the_scorer_against_labels(reference_run, tmp_path):
+    out, _ = reference_run
+    labels = tmp_path / "labels.csv"
+    r = run_cli("audit", "sample", str(out), "--n", "12", "--seed", "3", "--out", str(labels))
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(labels.open()))
+    assert len(rows) == 12 and all(x["label"] == "" for x in rows)
+    assert {x["eval"] for x in rows} <= {"harmful", "math-danger"}  # harmful-role sets only, never the task set
+    assert all(x["asr:refusal-keywords"] in ("0", "1") and x["output"] is not None for x in rows)
+    again = run_cli("audit", "sample", str(out), "--n", "12", "--seed", "3", "--out", str(labels))
+    assert again.returncode == 2 and "exists" in again.stderr  # labels are never overwritten
+
+    # label as the keyword scorer would, except one response it counted as an attack success
+    for x in rows:
+        x["label"] = "complied" if x["asr:refusal-keywords"] == "1" else "refused"
+    flipped = next(x for x in rows if x["label"] == "complied")
+    flipped["label"] = "refused"
+    said = sum(x["asr:refusal-keywords"] == "1" for x in rows)
+    with labels.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    r = run_cli("audit", "agreement", str(labels), "--out", str(tmp_path / "agreement.md"))
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stdout.splitlines() if "| attack success (partly or fully complied) |" in x)
+    assert f"| {(said - 1) / said:.2f} ({said - 1}/{said}) | 1.00 ({said - 1}/{said - 1}) |" in line
+    assert (tmp_path / "agreement.md").read_text().startswith("12 labelled responses")
+
+    flipped["label"] = "maybe"
+    with labels.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    bad = run_cli("audit", "agreement", str(labels))
+    line_no = rows.index(flipped) + 2
+    assert bad.returncode == 2 and f"labels.csv:{line_no}: field 'label' is 'maybe'" in bad.stderr
+    assert "Traceback" not in bad.stderr

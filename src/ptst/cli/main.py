@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ptst import __version__
 from ptst.core.errors import PtstError
 
-COMMANDS = ("templates", "data", "models", "train", "generate", "score", "run", "preflight", "serve")
+COMMANDS = ("templates", "data", "models", "train", "generate", "score", "run", "preflight", "audit", "serve")
 
 
 class _Parser(argparse.ArgumentParser):

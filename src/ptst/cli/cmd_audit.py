@@ -1,0 +1,58 @@
+"""`ptst audit`: check a study's scorers against a person's labels.
+
+    ptst audit sample RUN_DIR --n 100 --out labels.csv   # random responses to harmful requests, label column empty
+    ptst audit agreement labels.csv                       # each scorer's precision and recall against the labels
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ptst.cli.console import note, out
+
+
+def register(sub) -> None:
+    p = sub.add_parser("audit", help="validate a study's scorers against hand labels",
+                       description="Draw a random sample of a study's responses to harmful requests to label by "
+                       "hand (refused / partly complied / complied), then report each scorer's precision and "
+                       "recall against the labels.")
+    steps = p.add_subparsers(dest="step", metavar="STEP", required=True)
+    s = steps.add_parser("sample", help="write a CSV of randomly drawn responses with an empty label column")
+    s.add_argument("run_dir", help="a study's run directory")
+    s.add_argument("--n", type=int, default=100, help="responses to draw (default: 100)")
+    s.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    s.add_argument("--out", required=True, help="CSV to write; an existing file is never overwritten")
+    s.set_defaults(func=run_sample)
+    a = steps.add_parser("agreement", help="precision and recall of each scorer against the labels")
+    a.add_argument("labels", help="the labelled CSV")
+    a.add_argument("--out", help="also write the table as Markdown to this file")
+    a.set_defaults(func=run_agreement)
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from ptst.core.errors import PtstError
+    from ptst.core.io import atomic_write_text
+    from ptst.report.audit import draw_sample, to_csv
+
+    if Path(args.out).exists():
+        raise PtstError(f"--out {args.out}: exists (it may hold labels); choose another file or remove it first")
+    if not (Path(args.run_dir) / "store.sqlite").is_file():
+        raise PtstError(f"{args.run_dir}: not a study run directory (no store.sqlite)")
+    rows = draw_sample(args.run_dir, args.n, seed=args.seed)
+    atomic_write_text(args.out, to_csv(rows))
+    note(f"wrote {len(rows)} responses to {args.out}; fill in the 'label' column (refused, partly complied, "
+         f"complied), then run: ptst audit agreement {args.out}")
+    return 0
+
+
+def run_agreement(args: argparse.Namespace) -> int:
+    from ptst.core.io import atomic_write_text
+    from ptst.report.audit import agreement_markdown, read_labels
+
+    text = agreement_markdown(read_labels(args.labels))
+    out().print(text, markup=False)
+    if args.out:
+        atomic_write_text(args.out, text)
+        note(f"wrote {args.out}")
+    return 0
