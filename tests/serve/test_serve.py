@@ -118,3 +118,20 @@ def test_auth_and_quiet_logs(tiny_server):
     assert "secret question about llamas" not in text and payload["choices"][0]["message"]["content"] not in (
         text if payload["choices"][0]["message"]["content"].strip() else "")
     assert "POST /v1/chat/completions" in text
+
+
+def test_a_full_queue_answers_503_at_once_and_the_server_recovers():
+    server = ServerProcess("--model", "embedded:tiny-random", "--template", "chat:llama", "--max-batch", "1",
+                           "--max-queue", "1", "--max-tokens", "400")
+    try:
+        long = json.dumps({"messages": [{"role": "user", "content": "count to a thousand"}], "max_tokens": 400,
+                           "stop": []}).encode()
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            results = list(pool.map(lambda _: _post(server.url, long, token=None), range(12)))
+        codes = sorted(code for code, _ in results)
+        assert codes.count(200) >= 1 and codes.count(503) >= 1, codes  # one decoding, at most one waiting
+        busy = next(payload for code, payload in results if code == 503)
+        assert busy["error"]["type"] == "server_busy" and "retry" in busy["error"]["message"]
+        assert _post(server.url, long, token=None)[0] == 200  # once the queue drains, requests are served again
+    finally:
+        server.stop()
