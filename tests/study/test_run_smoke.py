@@ -109,6 +109,28 @@ def test_changed_config_is_refused_then_extended(reference_run, tmp_path):
     assert "chat:mpt" in (out / "results.md").read_text()
 
 
+def test_a_run_made_before_a_setting_existed_resumes_without_a_difference(reference_run, tmp_path):
+    ref, _ = reference_run
+    out = tmp_path / "run"
+    shutil.copytree(ref, out)
+    db = sqlite3.connect(out / "store.sqlite")
+    db.execute("UPDATE meta SET value = json_remove(value, '$.engine') WHERE key = 'config'")  # as older ptst wrote
+    db.commit()
+    db.close()
+    before = _samples(out)
+    r = run_cli("run", str(SMOKE), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert _samples(out) == before  # same identities: nothing regenerated
+
+
+def test_vllm_engine_without_vllm_says_how_to_get_it_before_training(tmp_path):
+    cfg = tmp_path / "smoke-vllm.yaml"
+    cfg.write_text(SMOKE.read_text() + "engine: vllm\n")
+    r = run_cli("run", str(cfg), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 2 and "pip install 'ptst[vllm]'" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run" / "train").exists()  # nothing trained for nothing
+
+
 def test_report_command_rewrites_the_report(reference_run, tmp_path):
     ref, _ = reference_run
     out = tmp_path / "copy"

@@ -44,7 +44,7 @@ def run_generation(cfg: GenerateConfig, *, progress: bool = True) -> dict:
                              system_policy=cfg.system_policy) for item in items]
     common = {"template": template.name, "template_hash": template.identity, "markup": prompts[0].markup,
               "model": cfg.model, "adapter": cfg.adapter, "decoding": decoding.model_dump(),
-              "dtype": loaded.dtype, "dataset": cfg.data, "ptst_version": __version__}
+              "dtype": loaded.dtype, "engine": cfg.engine, "dataset": cfg.data, "ptst_version": __version__}
     _check_same_run(Path(cfg.out), common)
     pending = set(todo)
     written, tokens, start = 0, 0, time.perf_counter()

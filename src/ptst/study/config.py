@@ -93,6 +93,8 @@ class StudyConfig(_Strict):
                                    "not part of any identity)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    engine: Literal["ptst", "vllm"] = Field("ptst", description="generation engine: ptst (own loop, CPU or GPU) or "
+                                            "vllm (the [vllm] extra: every cell of every adapter in one engine)")
     include_base: bool = Field(True, description="evaluate the model before fine-tuning as its own row")
 
     @field_validator("evals")

@@ -104,6 +104,8 @@ def cells_for(cfg: StudyConfig, variant: Variant) -> list[Cell]:
             spec = {"model": cfg.model, "variant": variant.id, "test_template": get_template(test).content(),
                     "data": data_identity(ev), "decoding": decoding, "markup": cfg.markup,
                     "system_policy": cfg.system_policy, "dtype": cfg.dtype}
+            if cfg.engine != "ptst":  # another engine's samples are other samples (kept out for the default, so
+                spec["engine"] = cfg.engine  # identities made before engines existed stay valid)
             cells.append(Cell(content_hash(spec), variant, test, ev, decoding, spec))
     return cells
 

@@ -29,6 +29,10 @@ from ptst.train import TrainConfig, run_training
 
 def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = False, progress: bool = True) -> Plan:
     run_dir = Path(run_dir)
+    if cfg.engine == "vllm":
+        from ptst.models.vllm_engine import require_vllm
+
+        require_vllm()  # before hours of training, not after
     cfg = resolve_preflight(cfg, run_dir, progress=progress)
     plan = build_plan(cfg)
     store = StudyStore(run_dir)
@@ -39,12 +43,19 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = Fal
     total = sum(plan.items[c.eval_set.name] for c in plan.cells)
     total += len(plan.trainings) * estimated_steps(cfg, plan.train_items) * step_units
     with StudyProgress(total, enabled=progress) as bar:
+        jobs = []
         for variant in plan.variants:
             if variant.training is not None:
                 _ensure_trained(cfg, store, run_dir, variant.training, bar, step_units)
-                for ckpt in _checkpoint_variants(store, run_dir, variant.training):
-                    _evaluate(cfg, store, ckpt, cells_for(cfg, ckpt), bar, run_dir)
-            _evaluate(cfg, store, variant, plan.cells_of(variant), bar, run_dir)
+                jobs += [(ckpt, cells_for(cfg, ckpt)) for ckpt in _checkpoint_variants(store, run_dir,
+                                                                                      variant.training)]
+            jobs.append((variant, plan.cells_of(variant)))
+            if cfg.engine == "ptst":  # evaluate as soon as trained; vLLM takes every variant at once
+                for v, cells in jobs:
+                    _evaluate(cfg, store, v, cells, bar, run_dir)
+                jobs = []
+        if jobs:
+            _evaluate_with_vllm(cfg, store, jobs, bar, run_dir)
     return plan
 
 
@@ -81,6 +92,9 @@ def check_config(store: StudyStore, cfg: StudyConfig, allow_extend: bool, run_di
     old_text = store.get_meta("config")
     if old_text is not None:
         old = json.loads(old_text)
+        for key, field in StudyConfig.model_fields.items():  # a setting added to ptst later, at its default,
+            if key not in old and new.get(key) == field.default:  # changes nothing in a run made before it
+                old[key] = new[key]
         diffs = config_differences(old, new)
         if diffs and not allow_extend:
             shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
@@ -166,6 +180,53 @@ def _evaluate(cfg: StudyConfig, store: StudyStore, variant: Variant, cells: list
         _score_cell(cfg, store, cell, bar)
 
 
+def _evaluate_with_vllm(cfg: StudyConfig, store: StudyStore, jobs: list[tuple[Variant, list[Cell]]], bar,
+                        run_dir: Path) -> None:
+    """Every unfinished cell of every variant in one vLLM engine: the base model once, each variant's LoRA
+    adapter attached to its own requests (many checkpoints and seeds served together)."""
+    from ptst.models import load_tokenizer
+    from ptst.models.engine import Generation, stop_token_ids
+    from ptst.models.load import resolve_model_path
+    from ptst.models.vllm_engine import generate_vllm
+
+    tok = load_tokenizer(cfg.model)
+    todo: dict[str, list] = {}  # decoding -> [(cell, adapter, item, prompt)]
+    for variant, cells in jobs:
+        for c in cells:
+            store.add_cell(c.id, variant.id, c.test_template, c.eval_set.name, c.spec, len(eval_items(c.eval_set)))
+        _activate(store, cells)
+        adapter = _adapter_path(run_dir, variant)
+        for cell in (c for c in cells if not store.cell_generated(c.id)):
+            template, have = get_template(cell.test_template), store.sample_ids(cell.id)
+            for item in eval_items(cell.eval_set):
+                if item.id not in have:
+                    prompt = render_prompt(template, item.input, tokenizer=tok, markup=cfg.markup,
+                                           system_policy=cfg.system_policy)
+                    todo.setdefault(canonical_json(cell.decoding), []).append((cell, adapter, item, prompt))
+    for key, rows in todo.items():
+        decoding = Decoding(**json.loads(key))
+        bar.stage(f"generating {len(rows)} samples with vLLM", len(rows))
+        ids = [tok(p.text, add_special_tokens=p.add_special_tokens)["input_ids"] for _, _, _, p in rows]
+        outs = generate_vllm(resolve_model_path(cfg.model), ids, stops=stop_token_ids(tok),
+                             max_new_tokens=decoding.max_new_tokens, temperature=decoding.temperature,
+                             top_p=decoding.top_p, top_k=decoding.top_k, seed=decoding.seed,
+                             adapters=[a for _, a, _, _ in rows], dtype=cfg.dtype)
+        by_cell: dict[str, list[dict]] = {}
+        for (cell, adapter, item, prompt), n_prompt, (tokens, reason) in zip(rows, ids, outs, strict=True):
+            g = Generation(0, tok.decode(tokens, skip_special_tokens=True), reason, len(n_prompt), len(tokens))
+            common = {"template": cell.test_template, "template_hash": get_template(cell.test_template).identity,
+                      "model": cfg.model, "adapter": adapter, "decoding": decoding.model_dump(), "dtype": cfg.dtype,
+                      "engine": "vllm", "dataset": cell.eval_set.data, "cell": cell.id}
+            by_cell.setdefault(cell.id, []).append(sample_row(item, prompt, g, common))
+        for cell_id, samples in by_cell.items():
+            store.add_samples(cell_id, samples)
+            store.mark_generated(cell_id)
+        bar.advance(len(rows), len(rows))
+    for _, cells in jobs:
+        for cell in cells:
+            _score_cell(cfg, store, cell, bar)
+
+
 def _activate(store: StudyStore, cells: list[Cell]) -> None:
     active = set(json.loads(store.get_meta("active_cells") or "[]")) | {c.id for c in cells}
     store.set_meta("active_cells", json.dumps(sorted(active)))
@@ -189,8 +250,8 @@ def _generate_cell(cfg: StudyConfig, store: StudyStore, cell: Cell, loaded, adap
     bar.advance(len(have), len(have) if cell.variant.step is None else 0)
     decoding = Decoding(**cell.decoding)
     common = {"template": template.name, "template_hash": template.identity, "model": cfg.model, "adapter": adapter,
-              "decoding": decoding.model_dump(), "dtype": loaded.dtype, "dataset": cell.eval_set.data,
-              "cell": cell.id}
+              "decoding": decoding.model_dump(), "dtype": loaded.dtype, "engine": "ptst",
+              "dataset": cell.eval_set.data, "cell": cell.id}
     for batch in generate(loaded, prompts, decoding, batch_size=cfg.batch_size,
                           done=lambda i, have=have: items[i].id in have):
         rows = []
