@@ -33,6 +33,7 @@ def test_loss_falls_and_record_is_written(trained):
     assert len(curve) >= 4 and curve[-1] < curve[0]
     assert record["template"]["name"] == "chat:vanilla" and record["template"]["hash"]
     assert record["data"]["examples"] == GSM8K_ROWS and record["kind"] == "lora"
+    assert record["train_seconds"] > 0  # how long it took, for reports
     assert record["versions"]["transformers"].startswith("5.")
 
 

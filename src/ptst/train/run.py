@@ -136,6 +136,7 @@ def _record(cfg: TrainConfig, template: Template, stats, trainer, result, resume
         "steps": trainer.state.global_step,
         "resumed_from": resume,
         "train_loss": result.training_loss,
+        "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
         "loss_curve": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
         "versions": package_versions(),
     }
