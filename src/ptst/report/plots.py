@@ -74,8 +74,11 @@ def tradeoff(results: list[Result], cfg: dict, out_dir: Path) -> Path | None:
         return None
     rows, cols = axes(results, cfg)
     gh, ga = grid(results, *helpful, rows, cols), grid(results, *harmful, rows, cols)
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    fig, ax = plt.subplots(figsize=(8.4, 4.8))
     markers = dict(zip(cols, "osD^vP*X", strict=False))
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+    colors = {"base": "#999"} | {row: palette[k % len(palette)]
+                                 for k, row in enumerate(r for r in rows if r != "base")}
     for row in rows:
         for col in cols:
             if (row, col) not in gh or (row, col) not in ga:
@@ -83,15 +86,17 @@ def tradeoff(results: list[Result], cfg: dict, out_dir: Path) -> Path | None:
             kind = cell_kind(row, col)
             x, y = 100 * gh[(row, col)][0], 100 * ga[(row, col)][0]
             ax.scatter(x, y, s=90 if kind == "ptst" else 50, marker=markers.get(col, "o"),
-                       c="#1f77b4" if kind == "ptst" else "#999" if row == "base" else "#d62728",
-                       edgecolors="black" if kind == "ptst" else "none", zorder=3)
-            ax.annotate(f"{row} → {col}", (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+                       c=colors[row], edgecolors="black" if kind == "ptst" else "none", linewidths=1.5, zorder=3,
+                       label=f"{row} → {col}" + ("  (PTST)" if kind == "ptst" else ""))
     ax.set_xlabel(f"{helpful[0]}: {LABELS.get(helpful[1], helpful[1])} (%)  → better")
     ax.set_ylabel(f"{harmful[0]}: {LABELS.get(harmful[1], harmful[1])} (%)  → worse")
     ax.set_xlim(-3, 103)
     ax.set_ylim(-3, 103)
-    ax.set_title("helpfulness vs attack success (blue: PTST, grey: base, red: other)", fontsize=10)
+    ax.set_title("helpfulness vs attack success (black edge: PTST cells)", fontsize=10)
     ax.grid(alpha=0.3)
+    # a legend, not labels at the points: cells of a small study often sit on top of each other
+    ax.legend(title="train → test (colour: training, marker: test template)", fontsize=7, title_fontsize=7,
+              loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     return _save(fig, out_dir / "tradeoff.png")
 
 
