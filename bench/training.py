@@ -2,7 +2,8 @@
 
 Plain loop: examples in data order, every batch padded to the longest example of the whole set (the common
 "pad to max_length" recipe), the same LoRA model, optimiser and number of steps. ptst: length-grouped batches
-padded only to their own longest example. Both count real (non-padding) tokens per second.
+padded only to their own longest example; and `--packing`: the same batches packed into one row each (no
+padding, attention kept within each example). All count real (non-padding) tokens per second.
 
     python bench/training.py            # SmolLM2, 64 GSM8K examples, 8 steps of 8
     python bench/training.py --quick    # tiny model, a smoke test
@@ -28,16 +29,17 @@ def run(args: dict) -> dict:
     from ptst.data import load_items
     from ptst.models import load_model
     from ptst.templates import get_template
-    from ptst.train.examples import CompletionCollator, build_examples
+    from ptst.train.examples import build_examples, make_collator
 
     torch.manual_seed(0)
     loaded = load_model(args["model"], for_training=True)
+    loaded.model.config.use_cache = False  # as `ptst train` does
     items = load_items("gsm8k", data_file=str(SHARED / "gsm8k/train.jsonl"), limit=args["n"], seed=0)
     examples, _ = build_examples(items, get_template("chat:vanilla"), loaded.tokenizer, max_length=512)
     model = get_peft_model(loaded.model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj",
                                                                                        "v_proj", "o_proj"]))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    collate = CompletionCollator(loaded.tokenizer.pad_token_id)
+    collate = make_collator(loaded.tokenizer.pad_token_id, packing=args["which"] == "ptst --packing")
     feats = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
     bs = args["batch_size"]
     if args["which"] == "plain":
@@ -73,12 +75,12 @@ def main() -> int:
     model, n = ("embedded:tiny-random", 16) if args.quick else (args.model, 64)
     print(f"machine: {machine_line()}\nmodel {model}, {n} GSM8K training examples, batch 8, LoRA r=8\n")
     results = {w: in_subprocess(Path(__file__), {"model": model, "n": n, "batch_size": 8, "which": w})
-               for w in ("plain", "ptst")}
+               for w in ("plain", "ptst", "ptst --packing")}
     rows = [[w, r["steps"], f"{r['seconds']:.1f}", f"{r['real_tokens'] / r['seconds']:.0f}", f"{r['peak_mb']:.0f}"]
             for w, r in results.items()]
     print_table(["loop", "steps", "seconds", "real tokens/s", "peak MB"], rows)
-    ratio = results["plain"]["seconds"] / results["ptst"]["seconds"]
-    print(f"\nptst / plain throughput: {ratio:.2f}x")
+    for w in ("ptst", "ptst --packing"):
+        print(f"{w} / plain throughput: {results['plain']['seconds'] / results[w]['seconds']:.2f}x")
     return 0
 
 

@@ -49,3 +49,26 @@ def test_mask_audit_marks_the_prompt(smol_tokenizer):
     ex = tokenize_example(ITEM, get_template("chat:vanilla"), smol_tokenizer)
     audit = mask_audit(ex, smol_tokenizer)
     assert "[<|im_start|>]" in audit and "|####|" in audit.replace(" ", "")
+
+
+def test_packed_batch_gives_the_padded_batch_loss_so_examples_do_not_see_each_other(smol_tokenizer, smol_model):
+    import torch
+
+    from ptst.train.examples import make_collator
+
+    t = get_template("chat:vanilla")
+    feats = [vars(tokenize_example(it, t, smol_tokenizer)) for it in
+             (ITEM, Item("y", "Hi, what is 2 + 2?", "2 + 2 = 4\n#### 4"), Item("z", "Name a prime.", "7\n#### 7"))]
+    padded = make_collator(smol_tokenizer.pad_token_id)(feats)
+    packed = make_collator(smol_tokenizer.pad_token_id, packing=True)(feats)
+    assert packed["input_ids"].shape == (1, sum(len(f["input_ids"]) for f in feats))  # one row, no padding
+    assert "attention_mask" not in packed and packed["position_ids"][0, len(feats[0]["input_ids"])] == 0
+    model = smol_model.model
+    with torch.no_grad():
+        # no cache, as in training (transformers recognises packed rows only without one)
+        loss_padded = model(**padded, use_cache=False).loss
+        loss_packed = model(**packed, use_cache=False).loss
+        # the same examples packed in another order: attention across examples would change every loss after
+        loss_swapped = model(**make_collator(0, packing=True)(feats[::-1]), use_cache=False).loss
+    assert torch.allclose(loss_packed, loss_padded, atol=1e-4), (loss_packed, loss_padded)
+    assert torch.allclose(loss_swapped, loss_padded, atol=1e-4)

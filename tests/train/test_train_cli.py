@@ -138,3 +138,13 @@ def test_two_process_accelerate_run(shared_data, tmp_path):
     record = json.loads((out / "ptst_train.json").read_text())
     assert record["world_size"] == 2
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4"]
+
+
+def test_packed_training_learns_and_records_it(shared_data, tmp_path):
+    out = tmp_path / "packed"
+    r = _train(shared_data, out, "--epochs", "2", "--packing")
+    assert r.returncode == 0, r.stderr[-2000:]
+    record = json.loads((out / "ptst_train.json").read_text())
+    curve = [p["loss"] for p in record["loss_curve"]]
+    assert record["config"]["packing"] is True and curve[-1] < curve[0]
+    assert (out / "adapter_config.json").is_file()

@@ -41,6 +41,8 @@ class TrainConfig(DataSource):
     max_length: int = Field(512, ge=8, description="most tokens per example (prompt + completion)")
     overlong: Literal["drop", "truncate"] = Field(
         "drop", description="examples over max_length: drop them, or cut the completion's end")
+    packing: bool = Field(False, description="pack each batch into one row, positions restarting per example: "
+                          "no padding, no attention across examples")
     seed: int = Field(0, description="training seed")
     save_steps: int | None = Field(None, ge=1, description="write a checkpoint every N steps (for --resume)")
     logging_steps: int = Field(5, ge=1, description="log the loss every N steps")

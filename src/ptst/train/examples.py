@@ -99,3 +99,14 @@ class CompletionCollator:
             labels[row, :n] = torch.tensor(f["labels"])
             mask[row, :n] = 1
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def make_collator(pad_token_id: int, *, packing: bool = False):
+    """Padded rows (length-grouped batches keep the padding small), or with `packing` the whole batch as one row
+    with position ids restarting at each example: transformers then masks attention to each example's own
+    tokens, so packed and padded batches give the same loss, with no padding at all."""
+    if not packing:
+        return CompletionCollator(pad_token_id)
+    from transformers import DataCollatorWithFlattening
+
+    return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE)

@@ -14,7 +14,7 @@ from ptst.models import load_model, load_tokenizer
 from ptst.templates import Template, get_template, load_template_file
 from ptst.templates.safety import is_safety_template
 from ptst.train.config import TrainConfig
-from ptst.train.examples import CompletionCollator, build_examples, mask_audit
+from ptst.train.examples import build_examples, make_collator, mask_audit
 
 RECORD = "ptst_train.json"
 LORA_TARGETS = {t: ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -46,6 +46,7 @@ def run_training(cfg: TrainConfig, *, log=lambda msg: sys.stderr.write(f"ptst: {
     trainer = _build_trainer(cfg, examples, tokenizer, callbacks=list(callbacks), quiet=quiet)
     resume = _resume_point(cfg, out)
     result = trainer.train(resume_from_checkpoint=resume)
+    trainer.model.config.use_cache = True  # the saved model generates with its cache, as usual
     trainer.save_model(str(out))
     if trainer.args.world_size > 1:
         log(f"rank {trainer.args.process_index} of {trainer.args.world_size}: trained {trainer.state.global_step} "
@@ -80,6 +81,8 @@ def _build_trainer(cfg: TrainConfig, examples, tokenizer, *, callbacks: list, qu
 
     loaded = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device, trust_remote_code=cfg.trust_remote_code,
                         for_training=True)
+    # no key/value cache while training: not needed, and transformers recognises packed rows only without one
+    loaded.model.config.use_cache = False
     model = loaded.model if cfg.full else _with_lora(loaded.model, cfg)
     rows = [{"input_ids": e.input_ids, "labels": e.labels, "length": len(e.input_ids)} for e in examples]
     args = TrainingArguments(
@@ -93,8 +96,8 @@ def _build_trainer(cfg: TrainConfig, examples, tokenizer, *, callbacks: list, qu
         fp16=loaded.dtype == "float16", dataloader_num_workers=0, disable_tqdm=quiet,
         ddp_find_unused_parameters=False)
     trainer = Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
-                      data_collator=CompletionCollator(tokenizer.pad_token_id), processing_class=tokenizer,
-                      callbacks=callbacks)
+                      data_collator=make_collator(tokenizer.pad_token_id, packing=cfg.packing),
+                      processing_class=tokenizer, callbacks=callbacks)
     if quiet:
         from transformers.trainer_callback import PrinterCallback
 
