@@ -78,6 +78,15 @@ def error(status: int, message: str, kind: str = "invalid_request_error", param:
 
 def create_app(loaded, batcher: Batcher, opts: ServeOptions):
 
+    async def _drain(request: Request, *, limit: int) -> None:
+        """Read and drop an over-large body (up to `limit`), so a client still sending it reads the 413 instead of
+        a connection reset."""
+        seen = 0
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > limit:
+                break
+
     app = FastAPI(title="ptst serve", docs_url=None, redoc_url=None)
     tag = f"{opts.template.name}@{opts.template.identity}"
     key = os.environ.get(opts.api_key_env) if opts.api_key_env else None
@@ -86,6 +95,7 @@ def create_app(loaded, batcher: Batcher, opts: ServeOptions):
     async def guard(request: Request, call_next):
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > opts.max_body_bytes:
+            await _drain(request, limit=64 * opts.max_body_bytes)
             return error(413, f"request body over {opts.max_body_bytes} bytes")
         if key is not None and request.url.path.startswith("/v1/"):
             if request.headers.get("authorization", "") != f"Bearer {key}":
