@@ -214,9 +214,7 @@ def _evaluate_with_vllm(cfg: StudyConfig, store: StudyStore, jobs: list[tuple[Va
         by_cell: dict[str, list[dict]] = {}
         for (cell, adapter, item, prompt), n_prompt, (tokens, reason) in zip(rows, ids, outs, strict=True):
             g = Generation(0, tok.decode(tokens, skip_special_tokens=True), reason, len(n_prompt), len(tokens))
-            common = {"template": cell.test_template, "template_hash": get_template(cell.test_template).identity,
-                      "model": cfg.model, "adapter": adapter, "decoding": decoding.model_dump(), "dtype": cfg.dtype,
-                      "engine": "vllm", "dataset": cell.eval_set.data, "cell": cell.id}
+            common = _provenance(cfg, cell, adapter, decoding, dtype=cfg.dtype, engine="vllm")
             by_cell.setdefault(cell.id, []).append(sample_row(item, prompt, g, common))
         for cell_id, samples in by_cell.items():
             store.add_samples(cell_id, samples)
@@ -249,9 +247,7 @@ def _generate_cell(cfg: StudyConfig, store: StudyStore, cell: Cell, loaded, adap
     bar.stage(f"generating {label} -> {cell.test_template} on {cell.eval_set.name}", len(items))
     bar.advance(len(have), len(have) if cell.variant.step is None else 0)
     decoding = Decoding(**cell.decoding)
-    common = {"template": template.name, "template_hash": template.identity, "model": cfg.model, "adapter": adapter,
-              "decoding": decoding.model_dump(), "dtype": loaded.dtype, "engine": "ptst",
-              "dataset": cell.eval_set.data, "cell": cell.id}
+    common = _provenance(cfg, cell, adapter, decoding, dtype=loaded.dtype, engine="ptst")
     for batch in generate(loaded, prompts, decoding, batch_size=cfg.batch_size,
                           done=lambda i, have=have: items[i].id in have):
         rows = []
@@ -264,6 +260,15 @@ def _generate_cell(cfg: StudyConfig, store: StudyStore, cell: Cell, loaded, adap
         have |= {r["id"] for r in rows}
         bar.advance(len(rows), len(rows) if cell.variant.step is None else 0)
     store.mark_generated(cell.id)
+
+
+def _provenance(cfg: StudyConfig, cell: Cell, adapter: str | None, decoding: Decoding, *, dtype: str,
+                engine: str) -> dict:
+    """What every sample of a cell records about how it was made (beside its exact prompt)."""
+    template = get_template(cell.test_template)
+    return {"template": template.name, "template_hash": template.identity, "model": cfg.model, "adapter": adapter,
+            "decoding": decoding.model_dump(), "dtype": dtype, "engine": engine, "dataset": cell.eval_set.data,
+            "cell": cell.id}
 
 
 def _score_cell(cfg: StudyConfig, store: StudyStore, cell: Cell, bar) -> None:
