@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from ptst.models.load import LoadedModel
-from ptst.templates.render import Rendered, end_of_turn
+from ptst.templates.render import Rendered, encode_rendered, end_of_turn
 
 
 class Decoding(BaseModel):
@@ -53,7 +53,7 @@ def stop_token_ids(tokenizer) -> list[int]:
 
 
 def encode_prompts(tokenizer, prompts: Sequence[Rendered]) -> list[list[int]]:
-    return [tokenizer(p.text, add_special_tokens=p.add_special_tokens)["input_ids"] for p in prompts]
+    return [encode_rendered(p, tokenizer) for p in prompts]
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int | None, *, max_new_tokens: int = 0,

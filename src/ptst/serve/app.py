@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ptst.core.errors import PtstError
 from ptst.serve.batcher import Batcher, Busy, Job
 from ptst.templates import Template
-from ptst.templates.render import render_conversation
+from ptst.templates.render import encode_rendered, render_conversation
 
 log = logging.getLogger("ptst.serve")
 
@@ -145,7 +145,7 @@ def create_app(loaded, batcher: Batcher, opts: ServeOptions):
             return error(400, str(err), param="messages")
         except Exception as err:  # the model's chat template rejected the conversation (roles, order)
             return error(400, f"the model's chat template rejected the conversation: {err}", param="messages")
-        ids = loaded.tokenizer(rendered.text, add_special_tokens=rendered.add_special_tokens)["input_ids"]
+        ids = encode_rendered(rendered, loaded.tokenizer)
         if len(ids) > opts.max_prompt_tokens:
             return error(400, f"prompt is {len(ids)} tokens, over this server's limit {opts.max_prompt_tokens}",
                          param="messages")

@@ -8,7 +8,7 @@ import logging
 from ptst.models import load_model
 from ptst.serve.app import ServeOptions, create_app
 from ptst.serve.batcher import Batcher
-from ptst.templates.render import render_conversation
+from ptst.templates.render import encode_rendered, render_conversation
 
 
 def template_prefix(loaded, opts: ServeOptions) -> list[int]:
@@ -21,7 +21,7 @@ def template_prefix(loaded, opts: ServeOptions) -> list[int]:
         rendered, _ = render_conversation(opts.template, [{"role": "user", "content": text}],
                                           tokenizer=loaded.tokenizer, markup=opts.markup,
                                           system_policy=opts.system_policy)
-        ids.append(loaded.tokenizer(rendered.text, add_special_tokens=rendered.add_special_tokens)["input_ids"])
+        ids.append(encode_rendered(rendered, loaded.tokenizer))
     return ids[0][: common_prefix(ids)]
 
 

@@ -24,6 +24,7 @@ from ptst.study.manifest import write_manifest
 from ptst.study.plan import Cell, Plan, TrainingRun, Variant, build_plan, cells_for, estimated_steps, eval_items
 from ptst.study.progress import StudyProgress, trainer_callback
 from ptst.templates import get_template, render_prompt
+from ptst.templates.render import encode_rendered
 from ptst.train import TrainConfig, run_training
 
 
@@ -206,7 +207,7 @@ def _evaluate_with_vllm(cfg: StudyConfig, store: StudyStore, jobs: list[tuple[Va
     for key, rows in todo.items():
         decoding = Decoding(**json.loads(key))
         bar.stage(f"generating {len(rows)} samples with vLLM", len(rows))
-        ids = [tok(p.text, add_special_tokens=p.add_special_tokens)["input_ids"] for _, _, _, p in rows]
+        ids = [encode_rendered(p, tok) for _, _, _, p in rows]
         outs = generate_vllm(resolve_model_path(cfg.model), ids, stops=stop_token_ids(tok),
                              max_new_tokens=decoding.max_new_tokens, temperature=decoding.temperature,
                              top_p=decoding.top_p, top_k=decoding.top_k, seed=decoding.seed,

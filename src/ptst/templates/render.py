@@ -39,6 +39,15 @@ class Rendered:
     system_policy: str  # native | folded | model-default | none
     messages: list[dict[str, str]] = field(default_factory=list)
     add_special_tokens: bool = False  # True where the tokenizer must add BOS (llama2 markup, text mode)
+    # Character spans of `text` that came from a client or a data file: `encode_rendered` tokenises them as plain
+    # text, never as control tokens.
+    untrusted: tuple[tuple[int, int], ...] = ()
+
+
+def encode_rendered(rendered: Rendered, tokenizer: Any) -> list[int]:
+    """THE tokeniser of rendered text: the token ids a model gets for `rendered` (training, generation, serving).
+    The template's markup becomes the tokenizer's control tokens; text in `rendered.untrusted` never does."""
+    return tokenizer(rendered.text, add_special_tokens=rendered.add_special_tokens)["input_ids"]
 
 
 def build_messages(template: Template, text: str, answer: str | None = None, *, fold: bool = False) -> list[dict]:

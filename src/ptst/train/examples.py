@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ptst.data.item import Item
 from ptst.templates import Template, render_example
+from ptst.templates.render import encode_rendered
 
 IGNORE = -100
 
@@ -44,7 +45,7 @@ def tokenize_example(item: Item, template: Template, tokenizer, *, markup: str =
                      system_policy: str = "auto") -> Example:
     prompt, completion = render_example(template, item.input, item.answer or "", tokenizer=tokenizer,
                                         markup=markup, system_policy=system_policy)
-    p_ids = tokenizer(prompt.text, add_special_tokens=prompt.add_special_tokens)["input_ids"]
+    p_ids = encode_rendered(prompt, tokenizer)
     c_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
     return Example(item.id, p_ids + c_ids, [IGNORE] * len(p_ids) + c_ids, len(p_ids))
 
