@@ -1,4 +1,5 @@
-"""Summary statistics with 95% intervals: Wilson for rates, a seeded bootstrap for means."""
+"""Summary statistics with 95% intervals over the requests of one cell: Wilson for rates, a seeded bootstrap for
+means. They cover request sampling only; stats.py has the intervals over seeds and the paired tests."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from ptst.score.stats import covers_requests
 
 Z95 = 1.959963984540054
 
@@ -20,6 +23,11 @@ class Metric:
     high: float
     n: int
     kind: str  # rate | mean
+
+    @property
+    def covers(self) -> str:
+        """What variation the interval covers: the requests of this one cell."""
+        return covers_requests(self.kind)
 
     def format(self) -> str:
         if self.kind == "rate":
@@ -46,6 +54,8 @@ def bootstrap_mean(values: Sequence[float], *, resamples: int = 2000, seed: int 
     """Percentile bootstrap interval of the mean (seeded, so reports are reproducible)."""
     if not values:
         return float("nan"), float("nan")
+    if len(values) == 1:  # every resample is the one value (per-request summaries take this path)
+        return values[0], values[0]
     rng, n = random.Random(seed), len(values)
     means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
     return means[int(0.025 * resamples)], means[min(resamples - 1, int(0.975 * resamples))]
