@@ -213,3 +213,17 @@ def test_paired_differences_keep_only_shared_requests():
     b = {0: {"x": 0.0, "y": 0.0}}
     assert paired_differences(a, b) == {0: {"x": 1.0, "y": 0.0}}
     assert paired_differences(a, {1: b[0]}) == {}
+
+
+@pytest.mark.parametrize("distinct", [5, 200])  # few distinct values take the multinomial path, many the indices
+def test_one_seed_bootstrap_draws_have_the_resampling_distribution(distinct):
+    """A resample's mean has the sample's mean and spread sigma / sqrt(n), sigma the population sd of the sample."""
+    from ptst.score.stats import bootstrap_draws
+
+    rng = random.Random(distinct)
+    values = [float(rng.randrange(distinct)) for _ in range(150)]
+    draws = bootstrap_draws({0: {f"r{i}": v for i, v in enumerate(values)}}, resamples=20000, seed=1)
+    m = sum(values) / len(values)
+    sigma = math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
+    assert draws.mean() == pytest.approx(m, rel=0.01)
+    assert draws.std() == pytest.approx(sigma / math.sqrt(len(values)), rel=0.04)
