@@ -17,11 +17,14 @@ line; `fold` always does; `native` refuses such a model. The applied policy is r
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ptst.core.errors import PtstError
+from ptst.templates.encode import control_text_in, encode_text
 from ptst.templates.model import Template
+from ptst.templates.spans import traced as _traced
 
 Markup = Literal["auto", "llama2", "openai"]
 SystemPolicy = Literal["auto", "native", "fold"]
@@ -46,8 +49,15 @@ class Rendered:
 
 def encode_rendered(rendered: Rendered, tokenizer: Any) -> list[int]:
     """THE tokeniser of rendered text: the token ids a model gets for `rendered` (training, generation, serving).
-    The template's markup becomes the tokenizer's control tokens; text in `rendered.untrusted` never does."""
-    return tokenizer(rendered.text, add_special_tokens=rendered.add_special_tokens)["input_ids"]
+    The template's markup becomes the tokenizer's control tokens; text in `rendered.untrusted` never does (a
+    `<|im_start|>` typed by a user is tokenised as its characters). Without such strings in the untrusted text
+    the ids are exactly `tokenizer(text, add_special_tokens=...)`."""
+    return encode_text(rendered.text, rendered.untrusted, tokenizer, add_special_tokens=rendered.add_special_tokens)
+
+
+def untrusted_control_text(rendered: Rendered, tokenizer: Any) -> tuple[str, ...]:
+    """The tokenizer's control-token spellings found in the untrusted text (each tokenised as plain text)."""
+    return control_text_in(rendered.text, rendered.untrusted, tokenizer)
 
 
 def build_messages(template: Template, text: str, answer: str | None = None, *, fold: bool = False) -> list[dict]:
@@ -67,20 +77,23 @@ def render_prompt(template: Template, text: str, *, tokenizer: Any = None, marku
     if system_policy not in SYSTEM_POLICIES:
         raise PtstError(f"unknown system policy {system_policy!r} (choose from {', '.join(SYSTEM_POLICIES)})")
     if template.mode == "text":
-        return Rendered(_render_text(template, text), "text", _policy_name(template, False), [], True)
+        prompt, spans = _traced(lambda client: _render_text(template, client(text)))
+        return Rendered(prompt, "text", _policy_name(template, False), [], True, spans)
     if markup == "llama2":
-        messages = build_messages(template, text)
-        return Rendered(_render_llama2(messages), "llama2", _policy_name(template, False), messages, True)
+        prompt, spans = _traced(lambda client: _render_llama2(build_messages(template, client(text))))
+        return Rendered(prompt, "llama2", _policy_name(template, False), build_messages(template, text), True, spans)
     if markup == "openai":
-        messages = build_messages(template, text)
-        return Rendered(json.dumps(messages, ensure_ascii=False), "openai", _policy_name(template, False), messages)
+        prompt, spans = _traced(lambda client: json.dumps(build_messages(template, client(text)), ensure_ascii=False),
+                                escape=lambda t: json.dumps(t, ensure_ascii=False)[1:-1])
+        return Rendered(prompt, "openai", _policy_name(template, False), build_messages(template, text), False, spans)
     if tokenizer is None:
         raise PtstError(f"template {template.name} is a chat template: give a --model (its chat template "
                         "renders it) or --markup llama2 / openai")
     fold = _must_fold(template, tokenizer, system_policy)
-    messages = build_messages(template, text, fold=fold)
-    prompt = _apply_chat_template(tokenizer, messages, add_generation_prompt=True)
-    return Rendered(prompt, "chat-template", _policy_name(template, fold), messages, False)
+    prompt, spans = _traced(lambda client: _apply_chat_template(
+        tokenizer, build_messages(template, client(text), fold=fold), add_generation_prompt=True))
+    return Rendered(prompt, "chat-template", _policy_name(template, fold), build_messages(template, text, fold=fold),
+                    False, spans)
 
 
 CLIENT_SYSTEM_POLICIES = ("append", "ignore", "reject")
@@ -124,14 +137,24 @@ def render_conversation(template: Template, conversation: list[dict], *, tokeniz
     """The generation prompt for a whole client conversation (see `build_conversation`)."""
     if template.mode == "text":
         raise PtstError(f"template {template.name} is a text template; serving needs a chat template")
-    if markup == "llama2":
-        messages, fate = build_conversation(template, conversation, client_system=client_system)
-        return Rendered(_render_llama2(messages), "llama2", _policy_name(template, False), messages, True), fate
+    llama2 = markup == "llama2"
     probe = template if template.system is not None else template.model_copy(update={"system": ""})
-    fold = bool(tokenizer is not None and _must_fold(probe, tokenizer, system_policy))
-    messages, fate = build_conversation(template, conversation, client_system=client_system, fold=fold)
-    prompt = _apply_chat_template(tokenizer, messages, add_generation_prompt=True)
-    return Rendered(prompt, "chat-template", _policy_name(template, fold), messages, False), fate
+    fold = bool(not llama2 and tokenizer is not None and _must_fold(probe, tokenizer, system_policy))
+
+    def build(client: Callable[[str], str]) -> tuple[list[dict], str]:
+        turns = [{**m, "content": client(m["content"])} for m in conversation]
+        return build_conversation(template, turns, client_system=client_system, fold=fold)
+
+    def render(client: Callable[[str], str]) -> str:
+        messages = build(client)[0]
+        if llama2:
+            return _render_llama2(messages)
+        return _apply_chat_template(tokenizer, messages, add_generation_prompt=True)
+
+    messages, fate = build(lambda text: text)
+    prompt, spans = _traced(render)
+    kind = "llama2" if llama2 else "chat-template"
+    return Rendered(prompt, kind, _policy_name(template, fold), messages, llama2, spans), fate
 
 
 def render_example(template: Template, text: str, answer: str, *, tokenizer: Any = None,
@@ -143,7 +166,8 @@ def render_example(template: Template, text: str, answer: str, *, tokenizer: Any
         raise PtstError("the openai markup is for API models; local training needs --markup auto or llama2")
     eos = getattr(tokenizer, "eos_token", None) or ""
     if prompt.markup == "chat-template":
-        return prompt, answer + end_of_turn(tokenizer)
+        lead, eot = _assistant_affixes(tokenizer)
+        return prompt, lead + answer + eot
     if prompt.markup == "llama2":
         eos = eos or "</s>"
     sep = "" if not prompt.text or prompt.text[-1].isspace() else " "
@@ -153,23 +177,29 @@ def render_example(template: Template, text: str, answer: str, *, tokenizer: Any
 def end_of_turn(tokenizer: Any) -> str:
     """The text the chat template puts after an assistant reply (e.g. `<|im_end|>`), found by rendering a
     probe conversation; the EOS token when the template does not show one."""
-    cached = getattr(tokenizer, "_ptst_end_of_turn", None)
+    return _assistant_affixes(tokenizer)[1]
+
+
+def _assistant_affixes(tokenizer: Any) -> tuple[str, str]:
+    """What the chat template puts between the generation prompt and an assistant reply (Llama-2's: a space), and
+    the end of turn after it, read from a probe conversation."""
+    cached = getattr(tokenizer, "_ptst_assistant_affixes", None)
     if cached is not None:
         return cached
     probe = [{"role": "user", "content": "hi"}]
     prompt = _apply_chat_template(tokenizer, probe, add_generation_prompt=True)
     full = _apply_chat_template(tokenizer, [*probe, {"role": "assistant", "content": _PROBE}],
                                 add_generation_prompt=False)
-    tail = full[len(prompt):]
-    eot = ""
-    if full.startswith(prompt) and tail.startswith(_PROBE):
-        eot = tail[len(_PROBE):].rstrip()
-    eot = eot or (tokenizer.eos_token or "")
+    tail, lead, eot = full[len(prompt):], "", ""
+    if full.startswith(prompt) and _PROBE in tail:
+        lead, _, after = tail.partition(_PROBE)
+        eot = after.strip()
+    affixes = (lead, eot or (tokenizer.eos_token or ""))
     try:
-        tokenizer._ptst_end_of_turn = eot
+        tokenizer._ptst_assistant_affixes = affixes
     except AttributeError:
         pass
-    return eot
+    return affixes
 
 
 def supports_system_role(tokenizer: Any) -> bool:
