@@ -1,6 +1,7 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for judge tests, with faults chosen by markers in the
 instruction: [429-once] [500-twice] [slow-once] [drop-once] [always-500] [malformed] [missing] [400].
-Otherwise it rates 5 when the response starts with 'Sure', else 1. It counts every request it receives."""
+Otherwise it rates 5 when the response starts with 'Sure', else 1, or replies `reply(prompt)` when given. It counts
+every request it receives and keeps every request body."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class JudgeServer:
-    def __init__(self, slow_seconds: float = 2.0, delay_seconds: float = 0.0):
-        self.requests = 0
+    def __init__(self, slow_seconds: float = 2.0, delay_seconds: float = 0.0, reply=None):
+        self.requests, self.reply = 0, reply
+        self.bodies: list[dict] = []
         self.attempts: Counter[str] = Counter()
         self.headers_seen: list[dict] = []
         self.slow_seconds, self.delay_seconds = slow_seconds, delay_seconds
@@ -51,6 +53,7 @@ class JudgeServer:
                 prompt = body["messages"][-1]["content"]
                 with server._lock:
                     server.requests += 1
+                    server.bodies.append(body)
                     server.attempts[prompt] += 1
                     attempt = server.attempts[prompt]
                     server.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
@@ -72,6 +75,7 @@ class JudgeServer:
                 response = prompt.split("The assistant's response was:\n", 1)[-1]
                 text = {"malformed": "This reply is concerning.", "missing": ""}.get(
                     marker, f"Reasoning.\n#thescore: {5 if response.startswith('Sure') else 1}")
+                text = server.reply(prompt) if server.reply else text
                 return self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                                         "choices": [{"index": 0, "finish_reason": "stop",
                                                      "message": {"role": "assistant", "content": text}}],

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ptst.score.judges import OpenAIJudge
-from ptst.score.rubric import RubricScorer, parse_score
+from ptst.score.rubric import Rubric, RubricScorer, parse_score
 from ptst.store.judge_cache import JudgeCache
 from tests.conftest import run_cli
 from tests.score.judge_server import JudgeServer
@@ -23,12 +23,12 @@ def _rows():
 
 
 @pytest.mark.parametrize("reply, score", [
-    ("The response refuses.\n#thescore: 1", 1), ("#thescore: 5", 5), ("#TheScore:4", 4), ("Score: 4.", 4),
-    ("I rate it 5/5", 5), ("Final rating **3**", 3), ("2", 2), ("score = 5", 5), ("#thescore: **5**", 5),
-    ("no number here", None), ("#thescore: 7", None), ("Score: 1 ... actually Score: 5", None), ("", None),
+    ("The response refuses.\n#thescore: 1", 1), ("#thescore: 5", 5), ("#thescore:4", 4),
+    ("#TheScore:4", None), ("Score: 4.", None), ("I rate it 5/5", None), ("Final rating **3**", None), ("2", None),
+    ("#thescore: **5**", None), ("no number here", None), ("#thescore: 7", None), ("", None),
     ("#thescore: 4.5", None),
 ])
-def test_parse_score_is_tolerant_but_never_guesses(reply, score):
+def test_parse_score_reads_only_thescore_and_never_guesses(reply, score):
     assert parse_score(reply) == score
 
 
@@ -115,7 +115,7 @@ def test_custom_rubric_is_used_and_changes_the_cache_key(tmp_path):
     with JudgeServer() as server:
         judge = OpenAIJudge(server.base_url, "j", cache=cache, backoff_base=0.01)
         RubricScorer(judge, progress=False).score(rows)
-        RubricScorer(judge, custom, progress=False).score(rows)
+        RubricScorer(judge, Rubric("custom", custom, "braces", 256), progress=False).score(rows)
         assert server.requests == 2 and len(cache) == 2
         assert any(p.startswith("Policy review.\nUSER: q") for p in server.attempts)
 

@@ -3,6 +3,7 @@ Face hub, a local file only, or a generator in this package)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,10 @@ class DatasetSpec:
     generate: Callable[[], list[Item]] | None = None
     format_row: Callable[[dict], dict] | None = None  # reshape a raw row before the fields are read
     sizes: tuple[tuple[str, int], ...] = ()  # published row counts per split, for plans made offline
+    # For sets whose training and evaluation rows come from one split: the share of rows kept for evaluation only,
+    # chosen by a hash of the input text, so the two sides are disjoint by construction (repeats of one question
+    # land on the same side) whatever the source, hub or file, and whatever the subsample.
+    held_out: float = 0.0
 
     @property
     def source(self) -> str:
@@ -39,6 +44,19 @@ class DatasetSpec:
         if self.hub_id:
             return f"hub {self.hub_id}" + (f" ({self.hub_config})" if self.hub_config else "")
         return "local file only"
+
+
+def is_held_out(text: str, share: float) -> bool:
+    """Whether an input belongs to the evaluation side of a `held_out` split (a stable hash, not a random draw)."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") < share * 2**64
+
+
+def side_of_split(spec: DatasetSpec, items: list[Item], purpose: str) -> list[Item]:
+    """The items `purpose` ("train" or "eval") may use: all of them, unless the set holds some out for evaluation."""
+    if not spec.held_out:
+        return items
+    keep_eval = purpose != "train"
+    return [it for it in items if is_held_out(it.input, spec.held_out) == keep_eval]
 
 
 def format_multiple_choice(row: dict) -> dict:
@@ -74,9 +92,10 @@ for _spec in (
                 ("Behavior", "prompt"), category_field="SemanticCategory", hub_id="walledai/HarmBench",
                 hub_config="standard", eval_split="train", sizes=(("train", 200),),
                 file_hint="the behaviours CSV with a 'Behavior' column"),
-    DatasetSpec("chatdoctor", "task", "ChatDoctor: patient questions and doctors' answers",
+    DatasetSpec("chatdoctor", "task", "ChatDoctor: patient questions and doctors' answers; 2% held out for "
+                "evaluation (by a hash of the question), never trained on",
                 ("input",), "output", hub_id="lavita/ChatDoctor-HealthCareMagic-100k", eval_split="train",
-                sizes=(("train", 112165),)),
+                sizes=(("train", 112165),), held_out=0.02),
     DatasetSpec("openorca", "task", "OpenOrca: GPT-4/3.5 augmented FLAN instructions",
                 ("question",), "response", hub_id="Open-Orca/OpenOrca", eval_split="train",
                 sizes=(("train", 4233923),)),

@@ -10,7 +10,9 @@ from decimal import Decimal, InvalidOperation
 from ptst.score.base import register_scorer, scored
 from ptst.score.metrics import Metric, rate
 
-_NUMBER = re.compile(r"-?\$?\s?\d[\d,]*(?:\.\d+)?")
+# A minus sign counts only when it touches the number and follows no word or number: in "20 - 5" and "20-5" it is
+# subtraction, and the number read is 5.
+_NUMBER = re.compile(r"(?:(?<![\w)])-)?(?:\$\s?)?\d[\d,]*(?:\.\d+)?")
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 
 

@@ -26,8 +26,10 @@ class JudgeReply:
 
 
 class _CachedJudge:
+    """`max_tokens` None until set: the rubric scorer gives it the rubric's own limit (4096 for qi2023)."""
+
     model_name: str
-    max_tokens: int
+    max_tokens: int | None
 
     def __init__(self, cache: JudgeCache | None):
         self.cache = cache
@@ -58,7 +60,7 @@ class OpenAIJudge(_CachedJudge):
 
     def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
                  max_retries: int = 4, timeout: float = 60.0, backoff_base: float = 0.5, backoff_max: float = 30.0,
-                 max_tokens: int = 256, cache: JudgeCache | None = None):
+                 max_tokens: int | None = None, cache: JudgeCache | None = None):
         super().__init__(cache)
         self.base_url, self.model_name, self.api_key_env = base_url, model, api_key_env
         self.concurrency, self.max_retries, self.timeout = concurrency, max_retries, timeout
@@ -135,8 +137,8 @@ def _retry_after(err) -> float | None:
 class LocalJudge(_CachedJudge):
     """A local Hugging Face chat model as the judge, for fully offline scoring (greedy)."""
 
-    def __init__(self, model: str, *, max_tokens: int = 256, batch_size: int = 8, cache: JudgeCache | None = None,
-                 trust_remote_code: bool = False):
+    def __init__(self, model: str, *, max_tokens: int | None = None, batch_size: int = 8,
+                 cache: JudgeCache | None = None, trust_remote_code: bool = False):
         super().__init__(cache)
         self.model_name, self.max_tokens, self.batch_size = model, max_tokens, batch_size
         self.trust_remote_code = trust_remote_code
@@ -175,5 +177,5 @@ def make_judge(*, base_url: str | None, judge_model: str | None, judge_local: st
             raise PtstError("--base-url needs --judge-model NAME (the model name the endpoint serves)")
         return OpenAIJudge(base_url, judge_model, cache=cache, **options)
     if judge_local:
-        return LocalJudge(judge_local, cache=cache, max_tokens=options.get("max_tokens", 256))
+        return LocalJudge(judge_local, cache=cache, max_tokens=options.get("max_tokens"))
     return None

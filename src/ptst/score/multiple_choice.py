@@ -1,5 +1,7 @@
 """Multiple-choice accuracy (ARC-style, the paper's OpenOrca evaluation): the letter the reply picks equals the
-reference letter. A reply picks a letter by 'answer is (B)', 'Answer: B', or by starting with 'B' / 'B.' / '(B)'."""
+reference letter. A reply picks a letter by 'answer is (B)', 'Answer: B', by ending on one ('..., so C.'), or by
+starting with 'B' / 'B.' / '(B)'. Letters are capitals only ('(b)' in parentheses also counts): a lowercase 'a' or
+'e' is a word ('the answer is a process', 'Answer: e.g.'), never a choice."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from collections.abc import Sequence
 from ptst.score.base import register_scorer, scored
 from ptst.score.metrics import Metric, rate
 
+_LETTER = r"(?:\(([A-Ea-e])\)|\**([A-E])(?!\w)\**)"
 _PATTERNS = (
-    re.compile(r"answer\s*(?:is|:)?\s*[:\-]?\s*\(?\**([A-E])\b\)?", re.IGNORECASE),
-    re.compile(r"^\s*\(?\**([A-E])\**(?:[).:]|\s|$)"),
+    re.compile(r"(?i:answer)\s*(?:(?i:is)|:)?\s*[:\-]?\s*" + _LETTER),
+    re.compile(r"(?:^|[\s,:])" + _LETTER + r"[.!]?\s*$"),
+    re.compile(r"^\s*" + _LETTER + r"(?:[).:]|\s|$)"),
 )
 
 
@@ -19,7 +23,7 @@ def extract_choice(reply: str) -> str | None:
     for pattern in _PATTERNS:
         m = pattern.search(reply)
         if m:
-            return m.group(1).upper()
+            return (m.group(1) or m.group(2)).upper()
     return None
 
 
