@@ -82,18 +82,29 @@ MALFORMED = [
     (b'{"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', 400),
     (b'{"messages": [{"role": "user", "content": "x"}], "n": 3}', 400),
     (b'{"messages": [{"role": "user", "content": "' + b"word " * 400 + b'"}]}', 400),
+    (b'{"messages": [{"role": "user", "content": "x"}], "temperature": 3}', 400),
+    (b'{"messages": [{"role": "user", "content": "x"}], "top_p": 0}', 400),
+    (b'{"messages": [{"role": "user", "content": "x"}], "seed": 1180591620717411303424}', 400),
+    (b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}', 400),
+    (b'{"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 1e30}', 400),
+    (b'{"messages": [{"role": "user", "content": "x"}], "n": 0}', 400),
+    (b'{"messages": [{"role": "user", "content": "x"}], "presence_penalty": 5}', 400),
+    (b'{"messages": [{"role": "user", "content": "x"}], "temperature": Infinity}', 400),
+    (b'{"messages": [{"role": "tool", "content": "x"}]}', 400),
     (b'{"messages": [{"role": "user", "content": "' + b"x" * 2_000_000 + b'"}]}', 413),
 ]
 
 
-def _post(url: str, body: bytes, token: str | None = "sk-serve-secret-42"):
+def _post(url: str, body: bytes, token: str | None = "sk-serve-secret-42", scheme: str = "Bearer", headers=None):
     req = urllib.request.Request(f"{url}/v1/chat/completions", data=body, method="POST",
                                  headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+                                          **({"Authorization": f"{scheme} {token}"} if token else {})})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as err:
+        if headers is not None:
+            headers.update({k.lower(): v for k, v in err.headers.items()})
         return err.code, json.loads(err.read() or b"{}")
 
 
@@ -103,6 +114,7 @@ def test_malformed_requests_get_openai_style_4xx(tiny_server, body, status):
     code, payload = _post(server.url, body)
     assert code == status
     assert payload["error"]["message"] and payload["error"]["type"]
+    assert "Error" not in payload["error"]["message"]
     assert server.alive()
 
 
@@ -111,6 +123,9 @@ def test_auth_and_quiet_logs(tiny_server):
     ok = b'{"messages": [{"role": "user", "content": "a secret question about llamas"}], "max_tokens": 3}'
     assert _post(server.url, ok, token=None)[0] == 401
     assert _post(server.url, ok, token="wrong")[0] == 401
+    assert _post(server.url, ok, scheme="Basic")[0] == 401
+    assert _post(server.url, ok, scheme="bearer")[0] == 200  # the scheme is case-insensitive (RFC 9110)
+    assert _post(server.url, ok, scheme="BEARER")[0] == 200
     code, payload = _post(server.url, ok)
     assert code == 200 and payload["choices"][0]["message"]["content"] is not None
     text = log.read_text()
@@ -126,9 +141,11 @@ def test_a_full_queue_answers_503_at_once_and_the_server_recovers():
     try:
         long = json.dumps({"messages": [{"role": "user", "content": "count to a thousand"}], "max_tokens": 400,
                            "stop": []}).encode()
+        headers: dict = {}
         with concurrent.futures.ThreadPoolExecutor(12) as pool:
-            results = list(pool.map(lambda _: _post(server.url, long, token=None), range(12)))
+            results = list(pool.map(lambda _: _post(server.url, long, token=None, headers=headers), range(12)))
         codes = sorted(code for code, _ in results)
+        assert headers.get("retry-after") == "1"
         assert codes.count(200) >= 1 and codes.count(503) >= 1, codes  # one decoding, at most one waiting
         busy = next(payload for code, payload in results if code == 503)
         assert busy["error"]["type"] == "server_busy" and "retry" in busy["error"]["message"]

@@ -8,32 +8,15 @@ from ptst.cli.console import note
 
 
 def register(sub) -> None:
+    from ptst.cli.options import add_config_options
+    from ptst.serve.config import ServeConfig
+
     p = sub.add_parser("serve", help="serve a model over an OpenAI-compatible API with the test template enforced",
                        description="Every request is rendered through --template: its system prompt is always "
                        "present, a client's own system message is kept after it (--client-system), user text is "
-                       "wrapped as the template says.")
-    p.add_argument("--model", required=True, help="hub id, local model directory, or embedded:NAME")
-    p.add_argument("--adapter", help="PEFT adapter directory")
-    p.add_argument("--template", required=True, help="the test template, e.g. chat:llama")
-    p.add_argument("--template-file", action="append", default=[], help="YAML file of extra templates")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    p.add_argument("--served-model-name", help="model id clients use (default: --model)")
-    p.add_argument("--client-system", choices=["append", "ignore", "reject"], default="append",
-                   help="a client's system message: kept after the template's (default), dropped, or refused")
-    p.add_argument("--markup", choices=["auto", "llama2"], default="auto", help="auto: the model's chat template")
-    p.add_argument("--system-policy", choices=["auto", "native", "fold"], default="auto",
-                   help="chat templates without a system role: fold the system prompt into the first user turn")
-    p.add_argument("--max-tokens", type=int, default=512, help="default and ceiling of max_tokens (default: 512)")
-    p.add_argument("--max-prompt-tokens", type=int, default=4096, help="longest prompt accepted (default: 4096)")
-    p.add_argument("--max-batch", type=int, default=8, help="requests decoded together (default: 8)")
-    p.add_argument("--max-queue", type=int, default=64, help="waiting requests before 503 (default: 64)")
-    p.add_argument("--api-key-env", help="require 'Authorization: Bearer $NAME' (the key is read from this "
-                   "environment variable, never logged)")
-    p.add_argument("--log-content", action="store_true", help="log prompts and responses (off by default)")
-    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
-    p.add_argument("--trust-remote-code", action="store_true")
+                       "wrapped as the template says, and text from clients is always tokenised as text (a typed "
+                       "chat marker never becomes a control token).")
+    add_config_options(p, ServeConfig)
     p.set_defaults(func=run_serve)
 
     e = sub.add_parser("export", help="write a HF model directory whose chat template applies the test template",
@@ -62,26 +45,36 @@ def _template(args):
 def run_serve(args: argparse.Namespace) -> int:
     import os
 
+    from ptst.cli.options import resolve_config
     from ptst.core.errors import PtstError
-    from ptst.serve.app import ServeOptions
-    from ptst.serve.server import build_app, serve
+    from ptst.serve.config import ServeConfig, ServeOptions
+    from ptst.serve.server import bind_socket, build_app, serve
 
-    if args.api_key_env and not os.environ.get(args.api_key_env):
-        raise PtstError(f"--api-key-env {args.api_key_env}: the environment variable is not set")
-    opts = ServeOptions(template=_template(args), model_name=args.served_model_name or args.model,
-                        adapter=args.adapter, markup=args.markup, system_policy=args.system_policy,
-                        client_system=args.client_system, max_new_tokens=args.max_tokens,
-                        max_prompt_tokens=args.max_prompt_tokens, api_key_env=args.api_key_env,
-                        log_content=args.log_content)
-    app = build_app(args.model, opts, dtype=args.dtype, device=args.device, max_batch=args.max_batch,
-                    max_queue=args.max_queue, trust_remote_code=args.trust_remote_code)
-    note(f"serving {opts.model_name} under template {opts.template.name} on http://{args.host}:{args.port}/v1")
-    serve(app, args.host, args.port)
+    cfg = resolve_config(ServeConfig, args)
+    if cfg.api_key_env and not os.environ.get(cfg.api_key_env):
+        raise PtstError(f"--api-key-env {cfg.api_key_env}: the environment variable is not set")
+    template = _template(cfg)
+    sock = bind_socket(cfg.host, cfg.port)  # before the model loads: a busy port or bad host fails at once
+    opts = ServeOptions(template=template, model_name=cfg.served_model_name or cfg.model, adapter=cfg.adapter,
+                        markup=cfg.markup, system_policy=cfg.system_policy, client_system=cfg.client_system,
+                        max_new_tokens=cfg.max_tokens, max_prompt_tokens=cfg.max_prompt_tokens,
+                        max_body_bytes=cfg.max_body_bytes, api_key_env=cfg.api_key_env, log_content=cfg.log_content)
+    try:
+        app = build_app(cfg.model, opts, dtype=cfg.dtype, device=cfg.device, max_batch=cfg.max_batch,
+                        max_queue=cfg.max_queue, trust_remote_code=cfg.trust_remote_code)
+    except BaseException:
+        sock.close()
+        raise
+    note(f"serving {opts.model_name} under template {template.name} on http://{cfg.host}:{cfg.port}/v1")
+    serve(app, sock)
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from ptst.core.paths import check_output_dir
     from ptst.serve.export import export_model
+
+    check_output_dir(args.out)  # before the model is loaded; export_model also refuses a non-empty one
 
     path = export_model(args.model, _template(args), args.out, adapter=args.adapter, merge=args.merge,
                         client_system=args.client_system, trust_remote_code=args.trust_remote_code)

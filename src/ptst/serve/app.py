@@ -2,78 +2,57 @@
 
 Every request is rendered through the server's test template (`render_conversation`), so the template's
 system prompt is always present; the response names the template in `ptst_template` and the
-`X-PTST-Template` header. Errors are OpenAI-style JSON with a 4xx status; logs carry no prompt or response text
-unless `log_content` is on.
+`X-PTST-Template` header, what happened to a client's system message in `ptst_client_system`, and the control-token
+strings found in client text (tokenised as plain text) in `ptst_control_text`. Errors are OpenAI-style JSON with
+a 4xx status and never carry an exception's text; logs carry no prompt or response text unless `log_content`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ptst.core.errors import PtstError
 from ptst.serve.batcher import Batcher, Busy, Job
-from ptst.templates import Template
-from ptst.templates.render import encode_rendered, render_conversation
+from ptst.serve.config import ServeOptions
+from ptst.serve.requests import Prepared, RequestError, prepare_request
 
 log = logging.getLogger("ptst.serve")
+RETRY_AFTER_S = "1"
 
 
-class Message(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "user", "assistant", "developer"]
-    content: str | list[dict]
-
-    def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
-        parts = [p.get("text") for p in self.content if isinstance(p, dict) and p.get("type") == "text"]
-        if len(parts) != len(self.content) or not all(isinstance(p, str) for p in parts):
-            raise ValueError("only text content parts are supported")
-        return "".join(parts)
+class _TooLarge(Exception):
+    pass
 
 
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    model: str | None = None
-    messages: list[Message] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    stream: bool = False
-    seed: int | None = None
-    n: int = Field(1, ge=1, le=1)
-
-
-@dataclass
-class ServeOptions:
-    template: Template
-    model_name: str
-    adapter: str | None = None
-    markup: str = "auto"
-    system_policy: str = "auto"
-    client_system: str = "append"
-    max_new_tokens: int = 512  # default and ceiling for max_tokens
-    max_prompt_tokens: int = 4096
-    max_body_bytes: int = 1 << 20
-    api_key_env: str | None = None
-    log_content: bool = False
-
-
-def error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None):
+def error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
+          headers: dict | None = None):
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": status}},
-                        status_code=status)
+                        status_code=status, headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, counted as it arrives (chunked bodies have no Content-Length): stops reading past `limit`."""
+    chunks, seen = [], 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise _TooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def bearer_ok(header: str, key: str) -> bool:
+    """`Authorization: Bearer KEY`, the scheme matched case-insensitively (RFC 9110), the key in constant time."""
+    scheme, _, token = header.strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
 
 
 def create_app(loaded, batcher: Batcher, opts: ServeOptions):
@@ -90,15 +69,16 @@ def create_app(loaded, batcher: Batcher, opts: ServeOptions):
     app = FastAPI(title="ptst serve", docs_url=None, redoc_url=None)
     tag = f"{opts.template.name}@{opts.template.identity}"
     key = os.environ.get(opts.api_key_env) if opts.api_key_env else None
+    too_large = f"request body over {opts.max_body_bytes} bytes"
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > opts.max_body_bytes:
             await _drain(request, limit=64 * opts.max_body_bytes)
-            return error(413, f"request body over {opts.max_body_bytes} bytes")
+            return error(413, too_large)
         if key is not None and request.url.path.startswith("/v1/"):
-            if request.headers.get("authorization", "") != f"Bearer {key}":
+            if not bearer_ok(request.headers.get("authorization", ""), key):
                 return error(401, "missing or wrong bearer token", "authentication_error")
         response = await call_next(request)
         response.headers["X-PTST-Template"] = tag
@@ -116,57 +96,39 @@ def create_app(loaded, batcher: Batcher, opts: ServeOptions):
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
-        body = await request.body()
-        if len(body) > opts.max_body_bytes:
-            return error(413, f"request body over {opts.max_body_bytes} bytes")
         try:
-            req = ChatRequest.model_validate(json.loads(body))
-            conversation = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                            for m in req.messages]
-        except json.JSONDecodeError as err:
-            return error(400, f"malformed JSON: {err.msg}")
-        except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            return error(400, f"{where}: {first['msg']}", param=where or None)
-        except ValueError as err:
-            return error(400, str(err))
-        if not any(m["role"] == "user" for m in conversation):
-            return error(400, "messages: at least one user message is needed", param="messages")
-        max_new = req.max_completion_tokens or req.max_tokens or opts.max_new_tokens
-        if max_new > opts.max_new_tokens:
-            return error(400, f"max_tokens {max_new} is over this server's limit {opts.max_new_tokens}",
-                         param="max_tokens")
-        try:
-            rendered, fate = render_conversation(opts.template, conversation, tokenizer=loaded.tokenizer,
-                                                 markup=opts.markup, system_policy=opts.system_policy,
-                                                 client_system=opts.client_system)
-        except PtstError as err:
-            return error(400, str(err), param="messages")
-        except Exception as err:  # the model's chat template rejected the conversation (roles, order)
-            return error(400, f"the model's chat template rejected the conversation: {err}", param="messages")
-        ids = encode_rendered(rendered, loaded.tokenizer)
-        if len(ids) > opts.max_prompt_tokens:
-            return error(400, f"prompt is {len(ids)} tokens, over this server's limit {opts.max_prompt_tokens}",
-                         param="messages")
+            body = await read_body(request, opts.max_body_bytes)
+            prepared = await asyncio.to_thread(prepare_request, body, opts, loaded.tokenizer)
+        except _TooLarge:
+            return error(413, too_large)
+        except RequestError as err:
+            return error(err.status, err.message, err.kind, err.param)
+        return await _complete(prepared)
+
+    async def _complete(prepared: Prepared):
+        req, ids, max_new = prepared.request, prepared.ids, prepared.max_new_tokens
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         stream = _TokenStream(asyncio.get_running_loop())
         job = Job(ids, max_new, req.temperature, req.top_p, req.seed or 0, stream.token, stream.done)
         try:
             batcher.submit(job)
         except Busy:
-            return error(503, "the server is busy (request queue full); retry later", "server_busy")
+            return error(503, "the server is busy (request queue full); retry later", "server_busy",
+                         headers={"Retry-After": RETRY_AFTER_S})
         meta = {"ptst_template": opts.template.name, "ptst_template_hash": opts.template.identity,
-                "ptst_system_policy": rendered.system_policy, "ptst_client_system": fate}
+                "ptst_system_policy": prepared.rendered.system_policy, "ptst_client_system": prepared.client_system,
+                "ptst_control_text": list(prepared.control_text)}
         log.info("request %s: %d prompt tokens, max %d new", rid, len(ids), max_new)
         if opts.log_content:
-            log.info("request %s prompt: %r", rid, rendered.text)
+            log.info("request %s prompt: %r", rid, prepared.rendered.text)
+            log.info("request %s prompt ids: %s", rid, ids)
         if req.stream:
             return StreamingResponse(_sse(stream, loaded.tokenizer, rid, opts, meta, log),
                                      media_type="text/event-stream")
         tokens, reason = await stream.finished()
         if reason.startswith("error"):
-            return error(500, reason, "server_error")
+            log.error("request %s failed: %s", rid, reason)
+            return error(500, "generation failed; the server log has the details", "server_error")
         text = loaded.tokenizer.decode(tokens, skip_special_tokens=True)
         if opts.log_content:
             log.info("request %s response: %r", rid, text)

@@ -61,8 +61,22 @@ def encode_text(text: str, spans: Spans, tokenizer: Any, *, add_special_tokens: 
         if not any(a <= start and end <= b for a, b in inside):
             raise PtstError(f"client or data text at characters {inside[0][0]}-{inside[0][1]} runs into the "
                             f"template's control token {text[start:end]!r}; ptst cannot tell the two apart")
-        out.extend(_text_ids(text[start:end], tokenizer, at_start=start == 0))
+        out.extend(_cached_text_ids(text[start:end], tokenizer, at_start=start == 0))
     return out
+
+
+def _cached_text_ids(piece: str, tokenizer: Any, *, at_start: bool) -> list[int]:
+    """`_text_ids`, remembered per tokenizer: a text typing the same marker many times costs one encode."""
+    cache = getattr(tokenizer, "_ptst_text_ids", None)
+    if cache is None:
+        cache = {}
+        _remember(tokenizer, "_ptst_text_ids", cache)
+    key = (piece, at_start)
+    if key not in cache:
+        if len(cache) >= 4096:
+            cache.clear()
+        cache[key] = _text_ids(piece, tokenizer, at_start=at_start)
+    return cache[key]
 
 
 def _text_ids(piece: str, tokenizer: Any, *, at_start: bool) -> list[int]:
