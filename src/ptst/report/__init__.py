@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_text
+from ptst.report.intervals import study_statistics
 from ptst.report.results import Result, collect
-from ptst.report.tables import preflight_markdown, results_csv, results_markdown, terminal_tables
+from ptst.report.tables import cell_kind, preflight_markdown, results_csv, results_markdown, terminal_tables
 
 
 def write_report(run_dir: str | Path) -> dict:
@@ -22,8 +23,9 @@ def write_report(run_dir: str | Path) -> dict:
         raise PtstError(f"{run_dir}: no store.sqlite here; is it a `ptst run` directory?")
     results, cfg = collect(run_dir)
     preflight = _preflight(run_dir)
-    atomic_write_text(run_dir / "results.csv", results_csv(results))
-    atomic_write_text(run_dir / "results.md", results_markdown(results, cfg)
+    extra_rows, statistics = study_statistics(run_dir, results, lambda r, c: cell_kind(r, c) == "ptst")
+    atomic_write_text(run_dir / "results.csv", results_csv(results, extra_rows))
+    atomic_write_text(run_dir / "results.md", results_markdown(results, cfg) + "\n" + statistics
                       + ("\n" + preflight_markdown(preflight) if preflight else ""))
     pictures = heatmaps(results, cfg, run_dir)
     pictures += [p for p in (tradeoff(results, cfg, run_dir), trajectory(results, cfg, run_dir)) if p]

@@ -35,6 +35,7 @@ class Result:
     n: int
     low: float
     high: float
+    covers: str = ""  # what variation [low, high] covers
 
 
 def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
@@ -57,7 +58,7 @@ def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
                 continue
             for m in scorers.get(name).summarize(results):
                 out.append(Result(cell["train_template"] or "base", cell["test_template"], cell["seed"], cell["step"],
-                                  cell["eval_name"], role, name, m.name, m.value, m.n, m.low, m.high))
+                                  cell["eval_name"], role, name, m.name, m.value, m.n, m.low, m.high, m.covers))
     store.close()
     return out, cfg
 

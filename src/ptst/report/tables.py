@@ -11,15 +11,17 @@ from ptst.report.results import LABELS, Result, grid, primary_metrics
 from ptst.templates import get_template
 
 CSV_FIELDS = ("train_template", "test_template", "seed", "step", "dataset", "role", "scorer", "metric", "value",
-              "n", "low", "high")
+              "n", "low", "high", "covers", "comparison", "versus_train_template", "versus_test_template", "test",
+              "p_value", "p_holm")
 
 
-def results_csv(results: list[Result]) -> str:
+def results_csv(results: list[Result], extra: list[dict] = ()) -> str:
+    """One row per (cell, seed, metric), then the `extra` rows (intervals over seeds, differences)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n", restval="")
     writer.writeheader()
-    for r in results:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in asdict(r).items()})
+    for row in [asdict(r) for r in results] + list(extra):
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
     return buf.getvalue()
 
 
