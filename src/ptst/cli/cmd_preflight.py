@@ -3,57 +3,34 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ptst.cli.console import note, out
+from ptst.cli.options import add_config_options, resolve_config
 
 
 def register(sub) -> None:
+    from ptst.study.preflight import PreflightOptions
+
     p = sub.add_parser("preflight", help="rank candidate test templates by attack success on the base model",
                        description="For the base model, measure each candidate test template's attack success "
                        "on harmful requests and over-refusal on benign probes, and recommend the safest "
                        "acceptable one. Warns when no safety prompt beats having none.")
-    p.add_argument("--model", required=True)
-    p.add_argument("--templates", help="comma-separated candidates (default: chat:no-system, chat:vanilla, "
-                   "chat:llama, chat:llama-short, chat:mpt, chat:mistral)")
-    p.add_argument("--template-file", action="append", default=[], help="YAML file of extra templates")
-    p.add_argument("--data", default="builtin:harmful", help="harmful requests (default: builtin:harmful)")
-    p.add_argument("--data-file", help="local file of --data")
-    p.add_argument("--limit", type=int, default=64, help="harmful requests to use (default: 64)")
-    p.add_argument("--probes", default="builtin:benign-probes", help="benign probes (default: built in)")
-    p.add_argument("--probes-file", help="local file of --probes")
-    p.add_argument("--probes-limit", type=int, help="probes to use (default: all)")
-    p.add_argument("--max-new-tokens", type=int, default=48, help="tokens per answer (default: 48)")
-    p.add_argument("--max-over-refusal", type=float, default=0.25,
-                   help="highest acceptable refusal rate on benign probes (default: 0.25)")
-    p.add_argument("--base-url", help="rubric judge endpoint (attack success by the judge instead of keywords)")
-    p.add_argument("--judge-model")
-    p.add_argument("--judge-local", metavar="MODEL", help="a local rubric judge")
-    p.add_argument("--out", help="run directory (default: runs/preflight-MODEL)")
-    p.add_argument("--no-progress", action="store_true")
+    add_config_options(p, PreflightOptions)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ptst.study.preflight import PreflightOptions, run_preflight
-    from ptst.templates import get_template, load_template_file
-
-    for path in args.template_file:
-        load_template_file(path)
-    opts = PreflightOptions(model=args.model, max_new_tokens=args.max_new_tokens,
-                            max_over_refusal=args.max_over_refusal,
-                            harmful={"data": args.data, "data_file": args.data_file, "limit": args.limit},
-                            probes={"data": args.probes, "data_file": args.probes_file, "limit": args.probes_limit})
-    if args.templates:
-        opts.templates = [t.strip() for t in args.templates.split(",") if t.strip()]
-    for t in opts.templates:
-        get_template(t)
-    if args.base_url or args.judge_local:
-        opts.judge = {"base_url": args.base_url, "judge_model": args.judge_model, "judge_local": args.judge_local}
-    run_dir = Path(args.out or Path("runs") / f"preflight-{args.model.replace(':', '-').replace('/', '-')}")
-    summary = run_preflight(opts, run_dir, progress=not args.no_progress)
+    from ptst.core.paths import check_output_dir
     from ptst.report import write_report
+    from ptst.study.plan import resolve_templates
+    from ptst.study.preflight import PreflightOptions, preflight_config, run_preflight
 
+    opts = resolve_config(PreflightOptions, args)
+    resolve_templates(preflight_config(opts))  # unknown templates fail before any model is loaded
+    run_dir = opts.run_dir()
+    check_output_dir(run_dir, owned=("preflight.json", "store.sqlite"))
+    summary = run_preflight(opts, run_dir, progress=not args.no_progress)
     write_report(run_dir)
     out().print(preflight_table(summary))
     line = summary["verdict"]

@@ -43,8 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         (getattr(args, "subparser", None) or parser).print_help(sys.stderr)
         return 2
+    from ptst.templates.registry import template_scope
+
     try:
-        return int(args.func(args) or 0)
+        with template_scope():  # user templates a command registers are gone after it
+            return int(args.func(args) or 0)
     except PtstError as err:
         sys.stderr.write(f"ptst {args.command}: error: {err}\n")
         return 2

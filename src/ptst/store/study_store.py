@@ -52,6 +52,27 @@ class StudyStore:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def config(self) -> dict:
+        """The study config the run was made with ({} before the first run)."""
+        return json.loads(self.get_meta("config") or "{}")
+
+    def active_cell_ids(self) -> set[str]:
+        """The cells the current config shows (others stay stored, e.g. after --allow-extend)."""
+        return set(json.loads(self.get_meta("active_cells") or "[]"))
+
+    def set_active(self, ids: Iterable[str]) -> None:
+        self.set_meta("active_cells", json.dumps(sorted(set(ids))))
+
+    def activate(self, ids: Iterable[str]) -> None:
+        self.set_active(self.active_cell_ids() | set(ids))
+
+    def add_templates(self, definitions: dict[str, dict]) -> None:
+        """Each template's full definition by name, so the run directory alone describes its templates."""
+        self.set_meta("templates", json.dumps({**self.templates(), **definitions}, sort_keys=True))
+
+    def templates(self) -> dict[str, dict]:
+        return json.loads(self.get_meta("templates") or "{}")
+
     # trainings and variants
     def add_training(self, tid: str, template: str, seed: int, spec: dict) -> None:
         self.db.execute("INSERT OR IGNORE INTO trainings (id, template, seed, spec) VALUES (?, ?, ?, ?)",
@@ -64,10 +85,6 @@ class StudyStore:
     def finish_training(self, tid: str, path: str, record: dict) -> None:
         self.db.execute("UPDATE trainings SET done = 1, path = ?, record = ? WHERE id = ?",
                         (path, json.dumps(record, default=str), tid))
-
-    def training_records(self) -> list[dict]:
-        rows = self.db.execute("SELECT id, template, seed, record FROM trainings WHERE done = 1").fetchall()
-        return [{"id": r[0], "template": r[1], "seed": r[2], "record": json.loads(r[3])} for r in rows]
 
     def add_variant(self, vid: str, training_id: str | None, label: str, train_template: str | None,
                     seed: int | None, step: int | None, adapter: str | None) -> None:
@@ -115,6 +132,13 @@ class StudyStore:
         rows = self.db.execute("SELECT item_id, result FROM scores WHERE cell_id = ? AND scorer = ?", (cid, scorer))
         return {r[0]: json.loads(r[1]) for r in rows}
 
+    def scorer_names(self, cid: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT scorer FROM scores WHERE cell_id = ?", (cid,))]
+
+    def active_cells(self) -> list[dict]:
+        active = self.active_cell_ids()
+        return [c for c in self.cells() if c["id"] in active]
+
     def cells(self) -> list[dict]:
         """Every cell joined with its variant, for reports."""
         q = ("SELECT c.id, c.test_template, c.eval_name, c.spec, c.n_items, c.generated, v.id, v.label, "
@@ -128,10 +152,6 @@ class StudyStore:
             d["spec"] = json.loads(d["spec"])
             out.append(d)
         return out
-
-    def counts(self) -> dict[str, int]:
-        return {t: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("trainings", "variants", "cells", "samples", "scores")}
 
     def close(self) -> None:
         self.db.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -11,6 +10,9 @@ from ptst.core.errors import PtstError
 from ptst.core.validation import describe_validation_error
 from ptst.core.yamlfile import read_yaml
 from ptst.data.source import DataSource
+from ptst.models.engines import Decoding
+from ptst.models.options import EngineOption, RenderOptions, RuntimeOptions
+from ptst.train.config import Hyper
 
 PREFLIGHT = "preflight"  # in a template list: the safety pre-flight's recommended test template
 
@@ -29,27 +31,6 @@ class EvalSet(DataRef):
     max_new_tokens: int | None = Field(None, ge=1, description="override the study's decoding for this set")
 
 
-class Hyper(_Strict):
-    """Training hyper-parameters (the `ptst train` options of the same names)."""
-
-    full: bool = False
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    lora_dropout: float = Field(0.05, ge=0, lt=1)
-    lora_targets: list[str] | None = None
-    learning_rate: float = Field(2e-4, gt=0)
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int | None = Field(None, ge=1)
-    batch_size: int = Field(8, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    warmup: float = Field(0.0, ge=0)
-    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
-    optimizer: str = "adamw_torch"
-    weight_decay: float = Field(0.0, ge=0)
-    max_length: int = Field(512, ge=8)
-    overlong: Literal["drop", "truncate"] = "drop"
-
-
 class TrainSpec(DataRef):
     templates: list[str] = Field(description="training templates (rows of the grid)")
     seeds: list[int] = Field(default_factory=lambda: [0], description="one fine-tuning run per template and seed")
@@ -59,26 +40,25 @@ class TrainSpec(DataRef):
     eval_every_steps: int | None = Field(None, ge=1, description="also evaluate checkpoints every N steps")
 
 
-class Decoding(_Strict):
-    max_new_tokens: int = Field(256, ge=1)
-    temperature: float = Field(0.0, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    top_k: int = Field(0, ge=0)
-    seed: int = 0
-
-
 class Judge(_Strict):
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the rubric scorer")
     judge_model: str | None = None
     judge_local: str | None = Field(None, description="local judge model instead of an endpoint")
     api_key_env: str = "OPENAI_API_KEY"
-    rubric: str | None = Field(None, description="rubric file with {instruction} and {response} slots")
+    rubric: str | None = Field(None, description="qi2023 (the paper's judge, Qi et al. 2023), ptst-short (default) "
+                               "or a rubric file taken unchanged")
+    max_tokens: int | None = Field(None, ge=1, description="most tokens per judge reply (default: the rubric's own, "
+                                   "4096 for qi2023)")
     concurrency: int = Field(8, ge=1)
     max_retries: int = Field(4, ge=0)
     timeout: float = Field(60.0, gt=0)
 
 
-class StudyConfig(_Strict):
+class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
+    """A study. Rendering (markup, system policy), runtime (dtype, device) and engine options are the same
+    models `ptst generate` and `ptst train` use; `decoding` is the engines' Decoding; `train.hyper` is
+    `ptst train`'s Hyper, with the same defaults."""
+
     name: str = Field("study", description="a name for tables and the report title")
     model: str = Field(description="base model: hub id, local directory or embedded:NAME")
     train: TrainSpec | None = Field(None, description="fine-tuning runs (omit to evaluate the base model only)")
@@ -87,15 +67,20 @@ class StudyConfig(_Strict):
     decoding: Decoding = Field(default_factory=Decoding)
     judge: Judge | None = None
     template_files: list[str] = Field(default_factory=list, description="YAML files of extra templates")
-    markup: Literal["auto", "llama2"] = "auto"
-    system_policy: Literal["auto", "native", "fold"] = "auto"
     batch_size: int | None = Field(None, ge=1, description="generation batch size (default: sized by length; "
                                    "not part of any identity)")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    engine: Literal["ptst", "vllm"] = Field("ptst", description="generation engine: ptst (own loop, CPU or GPU) or "
-                                            "vllm (the [vllm] extra: every cell of every adapter in one engine)")
+    executor: str = Field("local", description="where evaluation work runs: local (this process); see "
+                          "`ptst.study.executors`")
     include_base: bool = Field(True, description="evaluate the model before fine-tuning as its own row")
+
+    @field_validator("executor")
+    @classmethod
+    def _registered_executor(cls, name: str) -> str:
+        from ptst.study.executors import executors
+
+        if name not in executors:
+            raise ValueError(f"unknown executor {name!r}; registered executors: {', '.join(sorted(executors))}")
+        return name
 
     @field_validator("evals")
     @classmethod

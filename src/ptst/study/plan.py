@@ -15,8 +15,10 @@ from pathlib import Path
 from ptst.core.errors import PtstError
 from ptst.core.hashing import content_hash, file_sha256
 from ptst.data import get_dataset
+from ptst.data.item import Item
 from ptst.study.config import PREFLIGHT, DataRef, EvalSet, StudyConfig
-from ptst.templates import get_template, load_template_file
+from ptst.templates import Template, get_template
+from ptst.templates.registry import read_template_file
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Plan:
     items: dict[str, int]  # eval name -> item count
     train_items: int = 0
     notes: list[str] = field(default_factory=list)
+    eval_items: dict[str, list[Item]] = field(default_factory=dict)  # eval name -> items, loaded once per run
+    templates: dict[str, Template] = field(default_factory=dict)  # every template name of the study
 
     def cells_of(self, variant: Variant) -> list[Cell]:
         return [c for c in self.cells if c.variant.id == variant.id]
@@ -77,15 +81,28 @@ def data_identity(ref: DataRef) -> dict:
     return ident
 
 
-def training_run(cfg: StudyConfig, template: str, seed: int) -> TrainingRun:
+def resolve_templates(cfg: StudyConfig) -> dict[str, Template]:
+    """Every template the study names, from its template files or the built-ins, without registering anything
+    anywhere: the study's templates are the study's (and are stored with its run)."""
+    from_files = {t.name: t for path in cfg.template_files for t in read_template_file(path)}
+    out = {}
+    for name in [*cfg.test_templates, *(cfg.train.templates if cfg.train else [])]:
+        if name == PREFLIGHT:
+            raise PtstError("the template 'preflight' is resolved when the study runs (dry runs count it as "
+                            "chat:llama)")
+        out[name] = from_files[name] if name in from_files else get_template(name)  # unknown names fail here
+    return out
+
+
+def training_run(cfg: StudyConfig, template: Template, seed: int) -> TrainingRun:
     train = cfg.train
     assert train is not None
-    spec = {"model": cfg.model, "data": data_identity(train), "template": get_template(template).content(),
+    spec = {"model": cfg.model, "data": data_identity(train), "template": template.content(),
             "seed": seed, "hyper": train.hyper.model_dump(), "mix": train.mix,
             "mix_file_sha256": _file_identity(train.mix_file) if train.mix_file else None,
             "markup": cfg.markup, "system_policy": cfg.system_policy,
             "save_steps": train.eval_every_steps}
-    return TrainingRun(content_hash(spec), template, seed, spec)
+    return TrainingRun(content_hash(spec), template.name, seed, spec)
 
 
 def variant_for(training: TrainingRun | None, step: int | None = None) -> Variant:
@@ -94,14 +111,14 @@ def variant_for(training: TrainingRun | None, step: int | None = None) -> Varian
     return Variant(content_hash({"training": training.id, "step": step}), training.template, training, step)
 
 
-def cells_for(cfg: StudyConfig, variant: Variant) -> list[Cell]:
+def cells_for(cfg: StudyConfig, variant: Variant, templates: dict[str, Template]) -> list[Cell]:
     cells = []
     for test in cfg.test_templates:
         for ev in cfg.evals:
             decoding = cfg.decoding.model_dump()
             if ev.max_new_tokens:
                 decoding["max_new_tokens"] = ev.max_new_tokens
-            spec = {"model": cfg.model, "variant": variant.id, "test_template": get_template(test).content(),
+            spec = {"model": cfg.model, "variant": variant.id, "test_template": templates[test].content(),
                     "data": data_identity(ev), "decoding": decoding, "markup": cfg.markup,
                     "system_policy": cfg.system_policy, "dtype": cfg.dtype}
             if cfg.engine != "ptst":  # another engine's samples are other samples (kept out for the default, so
@@ -111,23 +128,21 @@ def cells_for(cfg: StudyConfig, variant: Variant) -> list[Cell]:
 
 
 def build_plan(cfg: StudyConfig, *, offline_ok: bool = False) -> Plan:
-    """Every training run, variant and cell of the config (checkpoint variants are added when training ends).
-    With `offline_ok` (dry runs), a data set that cannot be read here is counted from its published size."""
-    for path in cfg.template_files:
-        load_template_file(path)
-    for name in [*cfg.test_templates, *(cfg.train.templates if cfg.train else [])]:
-        if name == PREFLIGHT:
-            raise PtstError("the template 'preflight' is resolved when the study runs (dry runs count it as "
-                            "chat:llama)")
-        get_template(name)  # unknown names fail here, before any work
-    count = (lambda ref: _count_offline(ref, notes)) if offline_ok else (lambda ref: len(_items(ref)))
+    """Every training run, variant and cell of the config (checkpoint variants are added when training ends),
+    with each eval set's items loaded once. With `offline_ok` (dry runs), a data set that cannot be read here is
+    counted from its published size."""
+    templates = resolve_templates(cfg)
     notes: list[str] = []
-    items = {ev.name: count(ev) for ev in cfg.evals}
-    trainings = [training_run(cfg, t, s) for t in cfg.train.templates for s in cfg.train.seeds] if cfg.train else []
+    eval_items = {} if offline_ok else {ev.name: _items(ev) for ev in cfg.evals}
+    items = {ev.name: _count_offline(ev, notes) if offline_ok else len(eval_items[ev.name]) for ev in cfg.evals}
+    trainings = ([training_run(cfg, templates[t], s) for t in cfg.train.templates for s in cfg.train.seeds]
+                 if cfg.train else [])
     variants = ([variant_for(None)] if cfg.include_base else []) + [variant_for(t) for t in trainings]
-    cells = [c for v in variants for c in cells_for(cfg, v)]
-    train_items = count(cfg.train) if cfg.train else 0
-    return Plan(trainings, variants, cells, items, train_items, notes)
+    cells = [c for v in variants for c in cells_for(cfg, v, templates)]
+    train_items = 0
+    if cfg.train:
+        train_items = _count_offline(cfg.train, notes) if offline_ok else len(_items(cfg.train))
+    return Plan(trainings, variants, cells, items, train_items, notes, eval_items, templates)
 
 
 def _count_offline(ref: DataRef, notes: list[str]) -> int:
@@ -146,10 +161,6 @@ def _count_offline(ref: DataRef, notes: list[str]) -> int:
 
 def _items(ref: DataRef):
     return ref.load(purpose="eval" if isinstance(ref, EvalSet) else "train")
-
-
-def eval_items(ev: EvalSet):
-    return _items(ev)
 
 
 def estimated_steps(cfg: StudyConfig, n_items: int) -> int:

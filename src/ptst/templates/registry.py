@@ -12,11 +12,14 @@ a file (`system_file:`, relative to the YAML file):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from ptst.core.errors import PtstError
+from ptst.core.io import read_text
 from ptst.core.registry import Registry
 from ptst.core.validation import describe_validation_error
 from ptst.core.yamlfile import read_yaml
@@ -44,7 +47,29 @@ def template_names() -> list[str]:
 
 
 def load_template_file(path: str | Path) -> list[Template]:
-    """Validate and register every template in a YAML file; errors name the file, the entry and the field."""
+    """Validate and register every template in a YAML file (for this command: see `template_scope`)."""
+    loaded = read_template_file(path)
+    for template in loaded:
+        templates.register(template.name, template, replace=True)
+    return loaded
+
+
+@contextmanager
+def template_scope() -> Iterator[None]:
+    """Templates registered inside the block are forgotten after it, so one command (or test, or library call)
+    leaves nothing behind for the next."""
+    saved = templates.items()
+    try:
+        yield
+    finally:
+        templates.clear()
+        for name, template in saved:
+            templates.register(name, template)
+
+
+def read_template_file(path: str | Path) -> list[Template]:
+    """Validate every template in a YAML file, registering nothing; errors name the file, the entry and the
+    field."""
     path = Path(path)
     entries = _read_entries(path)
     loaded = []
@@ -59,7 +84,6 @@ def load_template_file(path: str | Path) -> list[Template]:
             raise PtstError(describe_validation_error(err, where)) from None
         if template.name in _BUILTIN_NAMES:
             raise PtstError(f"{where}: name {template.name!r} is a built-in template; choose another name")
-        templates.register(template.name, template, replace=True)
         loaded.append(template)
     return loaded
 
@@ -84,5 +108,5 @@ def _inline_system_file(entry: dict, path: Path, where: str) -> dict:
     system_path = (path.parent / str(entry.pop("system_file"))).resolve()
     if not system_path.is_file():
         raise PtstError(f"{where}: system_file {system_path} not found")
-    entry["system"] = system_path.read_text(encoding="utf-8").rstrip("\n")
+    entry["system"] = read_text(system_path, "system_file", max_bytes=1 << 20).rstrip("\n")
     return entry

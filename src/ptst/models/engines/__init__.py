@@ -1,0 +1,23 @@
+"""Generation engines, registered by name: `ptst` (ptst's own loop), `hf` (transformers.generate), `vllm`.
+
+Adding an engine: one module here that registers itself (`@register_engine`), and its name in BUILTIN."""
+
+import importlib
+
+from ptst.models.engines.base import (
+    Decoding,
+    Engine,
+    Generation,
+    engines,
+    get_engine,
+    plan_batches,
+    register_engine,
+    stop_token_ids,
+)
+
+BUILTIN = ("ptst", "hf", "vllm")
+for _name in BUILTIN:
+    importlib.import_module(f"ptst.models.engines.{_name}")
+
+__all__ = ["BUILTIN", "Decoding", "Engine", "Generation", "engines", "get_engine", "plan_batches",
+           "register_engine", "stop_token_ids"]

@@ -1,0 +1,56 @@
+"""Where a study's evaluation work runs. An executor takes the study's evaluation tasks (a model variant and its
+cells: `ptst.study.evaluate.EvalTask`) and a context (`EvalContext`: the run's config, directory, store, engine,
+scorers and progress display) and has every task evaluated: `context.evaluate(task)` generates the task's
+missing samples and scores them. `local` runs the tasks here, one after another.
+
+Adding an executor (say, one that spreads tasks over Ray workers): one module that defines a class with `name`
+and `run(tasks, context)`, decorated with `@register_executor`, plus its module name in `MODULES` below. A
+remote worker builds its own context with `EvalContext.open(context.cfg, context.run_dir)`: the store is a
+SQLite file in the run directory, every finished batch one transaction, so several processes can write to it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ptst.core.registry import Registry
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, tasks: Sequence[Any], context: Any) -> None:
+        """Evaluate every task (EvalTask) with the context (EvalContext)."""
+
+
+executors: Registry[Executor] = Registry("executor")
+
+
+def register_executor(cls: type) -> type:
+    executor = cls()
+    executors.register(executor.name, executor)
+    return cls
+
+
+def get_executor(name: str) -> Executor:
+    if name not in executors:
+        from ptst.core.errors import PtstError
+
+        raise PtstError(f"unknown executor {name!r}; registered executors: {', '.join(sorted(executors))}")
+    return executors.get(name)
+
+
+@register_executor
+class LocalExecutor:
+    name = "local"
+
+    def run(self, tasks: Sequence[Any], context: Any) -> None:
+        for task in tasks:
+            context.evaluate(task)
+
+
+MODULES: tuple[str, ...] = ()  # executors defined in modules of their own, e.g. "ptst.study.ray_executor"
+for _module in MODULES:
+    importlib.import_module(_module)

@@ -1,0 +1,74 @@
+"""Open a study's run directory for a config: plan it, refuse a changed config (naming the differences) unless
+extending, write the manifest, and register the plan in the store once (trainings, variants, cells, the active
+cells and every template's full definition, so the run directory alone can rebuild its report)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ptst.core.errors import PtstError
+from ptst.core.hashing import canonical_json, content_hash
+from ptst.store.study_store import StudyStore
+from ptst.study.config import StudyConfig
+from ptst.study.manifest import write_manifest
+from ptst.study.plan import Cell, Plan, build_plan
+
+
+def open_run(cfg: StudyConfig, run_dir: Path, *, allow_extend: bool = False) -> tuple[Plan, StudyStore]:
+    plan = build_plan(cfg)
+    store = StudyStore(run_dir)
+    check_config(store, cfg, allow_extend, run_dir)
+    write_manifest(run_dir, cfg, plan, started=time.time())
+    register_plan(store, plan)
+    return plan, store
+
+
+def check_config(store: StudyStore, cfg: StudyConfig, allow_extend: bool, run_dir: Path) -> None:
+    """A run directory belongs to one config; a changed one is refused (naming the differences) unless extending."""
+    new = cfg.model_dump()
+    old = store.config()
+    if old:
+        for key, field in StudyConfig.model_fields.items():  # a setting added to ptst later, at its default,
+            if key not in old and new.get(key) == field.default:  # changes nothing in a run made before it
+                old[key] = new[key]
+        diffs = config_differences(old, new)
+        if diffs and not allow_extend:
+            shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
+            raise PtstError(f"{run_dir} was made with a different config ({shown}); use another --out, or "
+                            "--allow-extend to add only the new cells")
+    store.set_meta("config", canonical_json(new))
+    store.set_meta("config_hash", content_hash(new))
+
+
+def config_differences(old, new, prefix: str = "") -> list[str]:
+    """Dotted paths whose values differ, as 'path: old -> new'."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            out += config_differences(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else key)
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new, strict=True))
+                for d in config_differences(a, b, f"{prefix}[{i}]")]
+    return [] if old == new else [f"{prefix}: {json.dumps(old)} -> {json.dumps(new)}"]
+
+
+def register_plan(store: StudyStore, plan: Plan) -> None:
+    for t in plan.trainings:
+        store.add_training(t.id, t.template, t.seed, t.spec)
+    for v in plan.variants:
+        t = v.training
+        store.add_variant(v.id, t.id if t else None, v.label, t.template if t else None, t.seed if t else None,
+                          v.step, None)
+    register_cells(store, plan.cells, plan)
+    store.set_active(c.id for c in plan.cells)  # what this config shows (cells of a dropped setting stay stored)
+    store.add_templates({name: t.model_dump(mode="json") for name, t in plan.templates.items()})
+
+
+def register_cells(store: StudyStore, cells: list[Cell], plan: Plan) -> None:
+    """Cells and their item counts, made active (what the report shows), in one go."""
+    for c in cells:
+        store.add_cell(c.id, c.variant.id, c.test_template, c.eval_set.name, c.spec, plan.items[c.eval_set.name])
+    store.activate(c.id for c in cells)

@@ -1,0 +1,64 @@
+"""A study's fine-tuning runs: train each (template, seed) once, in a temporary directory renamed into place when
+finished, and find the checkpoints to evaluate along the way."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ptst.core.hashing import content_hash
+from ptst.data.source import DataSource
+from ptst.models.options import RenderOptions, RuntimeOptions
+from ptst.store.study_store import StudyStore
+from ptst.study.config import StudyConfig
+from ptst.study.plan import TrainingRun, Variant
+from ptst.study.progress import StudyProgress, trainer_callback
+from ptst.train import TrainConfig, run_training
+
+
+def train_config(cfg: StudyConfig, run: TrainingRun, out: Path) -> TrainConfig:
+    """`ptst train`'s config for one of the study's runs: the same models, composed, no field copied by hand."""
+    train = cfg.train
+    assert train is not None
+    shared = set(RenderOptions.model_fields) | set(RuntimeOptions.model_fields)
+    return TrainConfig(**train.model_dump(include=set(DataSource.model_fields)), **train.hyper.model_dump(),
+                       **cfg.model_dump(include=shared), model=cfg.model, template=run.template,
+                       template_file=cfg.template_files, mix=train.mix, mix_file=train.mix_file, out=str(out),
+                       seed=run.seed, save_steps=train.eval_every_steps, logging_steps=1)
+
+
+def ensure_trained(cfg: StudyConfig, store: StudyStore, run_dir: Path, run: TrainingRun, bar: StudyProgress,
+                   step_units: float) -> None:
+    final = run_dir / "train" / run.dirname
+    if store.training_done(run.id):
+        return
+    if (final / "ptst_train.json").is_file():  # killed between the rename and the store update
+        store.finish_training(run.id, str(final), json.loads((final / "ptst_train.json").read_text()))
+        return
+    tmp = run_dir / "train" / f".{run.dirname}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)  # an interrupted run restarts: same seed, same result
+    bar.note(f"training {run.template} seed {run.seed} -> {final}")
+    record = run_training(train_config(cfg, run, tmp), log=bar.note,
+                          callbacks=[trainer_callback(bar, step_units)], quiet=True)
+    tmp.rename(final)
+    store.finish_training(run.id, str(final), record)
+
+
+def adapter_path(run_dir: Path, variant: Variant) -> str | None:
+    if variant.training is None:
+        return None
+    final = run_dir / "train" / variant.training.dirname
+    return str(final / f"checkpoint-{variant.step}") if variant.step is not None else str(final)
+
+
+def checkpoint_variants(store: StudyStore, run_dir: Path, run: TrainingRun) -> list[Variant]:
+    """The run's saved checkpoints as variants (registered in the store), in step order."""
+    final = run_dir / "train" / run.dirname
+    out = []
+    for ckpt in sorted(final.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+        step = int(ckpt.name.split("-")[1])
+        variant = Variant(content_hash({"training": run.id, "step": step}), run.template, run, step)
+        store.add_variant(variant.id, run.id, variant.label, run.template, run.seed, step, str(ckpt))
+        out.append(variant)
+    return out
