@@ -100,7 +100,7 @@ def test_safety_template_warns_and_mix_adds_refusals(shared_data, tmp_path):
     (["--data", "advbench"], "has role harmful"),
     (["--mix", "gsm8k:4"], "mix in a refusal data set"),
     (["--mix", "safety-mix:x"], "expected NAME or NAME:N"),
-    (["--learning-rate", "-1"], "field 'learning_rate'"),
+    (["--learning-rate", "-1"], "--learning-rate: Input should be greater than 0"),
     (["--overlong", "wrap"], "invalid choice"),
 ])
 def test_bad_training_options_exit_2(shared_data, tmp_path, args, message):

@@ -33,10 +33,14 @@ def register(sub) -> None:
 def run_sample(args: argparse.Namespace) -> int:
     from ptst.core.errors import PtstError
     from ptst.core.io import atomic_write_text
+    from ptst.core.paths import check_output_file
     from ptst.report.audit import draw_sample, to_csv
 
     if Path(args.out).exists():
         raise PtstError(f"--out {args.out}: exists (it may hold labels); choose another file or remove it first")
+    check_output_file(args.out)
+    if args.n < 1:
+        raise PtstError(f"--n must be at least 1, got {args.n}")
     if not (Path(args.run_dir) / "store.sqlite").is_file():
         raise PtstError(f"{args.run_dir}: not a study run directory (no store.sqlite)")
     rows = draw_sample(args.run_dir, args.n, seed=args.seed)
@@ -48,8 +52,11 @@ def run_sample(args: argparse.Namespace) -> int:
 
 def run_agreement(args: argparse.Namespace) -> int:
     from ptst.core.io import atomic_write_text
+    from ptst.core.paths import check_output_file
     from ptst.report.audit import agreement_markdown, read_labels
 
+    if args.out:
+        check_output_file(args.out)
     text = agreement_markdown(read_labels(args.labels))
     out().print(text, markup=False)
     if args.out:

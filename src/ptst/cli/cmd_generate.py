@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ptst.cli.checks import check_generate
 from ptst.cli.console import note
 from ptst.cli.options import add_config_options, resolve_config
 
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from ptst.generate import GenerateConfig, run_generation
 
     cfg = resolve_config(GenerateConfig, args)
+    check_generate(cfg)  # names, adapter and --out, before a model is loaded
     result = run_generation(cfg)
     if result["written"] == 0:
         note(f"nothing to do: all {result['skipped']} samples are already in {cfg.out}")

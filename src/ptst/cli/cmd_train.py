@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ptst.cli.checks import hold_run_dir
 from ptst.cli.console import note, write_raw
 from ptst.cli.options import add_config_options, resolve_config
 
@@ -20,10 +21,14 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ptst.core.paths import check_output_dir
     from ptst.train import TrainConfig, run_training
+    from ptst.train.run import RECORD
 
     cfg = resolve_config(TrainConfig, args)
-    record = run_training(cfg, log=note)
+    check_output_dir(cfg.out, owned=(RECORD, "checkpoint-*"))  # never into a directory of someone else's files
+    with hold_run_dir(cfg.out, enabled=not cfg.dry_run):
+        record = run_training(cfg, log=note)
     if record.get("dry_run"):
         write_raw("\n\n".join(record["audits"]) + "\n")
         return 0

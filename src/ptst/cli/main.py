@@ -1,10 +1,14 @@
-"""`ptst`: the command group. Exit codes: 0 success, 2 bad input (one line, no traceback), 1 anything else."""
+"""`ptst`: the command group. Exit codes: 0 success, 2 bad input (one line, no traceback; `PTST_DEBUG=1` shows
+the traceback), 1 anything else."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ptst import __version__
 from ptst.core.errors import PtstError
@@ -48,14 +52,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with template_scope():  # user templates a command registers are gone after it
             return int(args.func(args) or 0)
-    except PtstError as err:
-        sys.stderr.write(f"ptst {args.command}: error: {err}\n")
+    except BrokenPipeError:
+        return 0
+    except (PtstError, OSError, sqlite3.DatabaseError, UnicodeDecodeError) as err:
+        if os.environ.get("PTST_DEBUG") == "1":
+            raise
+        message = str(err) if isinstance(err, PtstError) else describe_failure(err, args)
+        sys.stderr.write(f"ptst {args.command}: error: {message}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("ptst: interrupted\n")
         return 130
-    except BrokenPipeError:
-        return 0
+
+
+def describe_failure(err: BaseException, args: argparse.Namespace) -> str:
+    """The last line of defence: a file-system, database or decoding error as one line naming the path. These
+    exceptions do not always carry the path, so the files the command was given are searched for the culprit."""
+    if isinstance(err, OSError):
+        where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+        reason = err.strerror or str(err) or type(err).__name__
+        return f"{where}: {reason}" if where else reason
+    paths = [Path(v) for v in _path_arguments(args)]
+    if isinstance(err, UnicodeDecodeError):
+        bad = next((p for p in paths if p.is_file() and not _decodes(p)), None)
+        return f"{bad or 'an input file'}: not valid UTF-8 text at byte offset {err.start}; save it as UTF-8"
+    stores = [p / "store.sqlite" if p.is_dir() else p for p in paths]
+    found = next((p for p in stores if p.is_file()), None)
+    return f"{found or 'a database'}: not a readable SQLite database ({err}); it is damaged or not ptst's"
+
+
+def _path_arguments(args: argparse.Namespace) -> list[str]:
+    values = []
+    for value in vars(args).values():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, str) and v and "\x00" not in v and Path(v).exists():
+                values.append(v)
+    return values
+
+
+def _decodes(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            while f.read(1 << 20):
+                pass
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def resolve_config(model: type[BaseModel], args: argparse.Namespace, **fixed) ->
     try:
         return model.model_validate(values)
     except ValidationError as err:
-        raise PtstError(describe_validation_error(err, where)) from None
+        raise PtstError(describe_validation_error(err, where, flags=True)) from None
 
 
 def read_yaml_mapping(path: str | Path) -> dict:

@@ -1,4 +1,4 @@
-"""Read a YAML file with errors that name the file and the line."""
+"""Read a YAML file with errors that name the file and the line; bounded in size, any bytes refused cleanly."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ from typing import Any
 import yaml
 
 from ptst.core.errors import PtstError
+from ptst.core.io import read_text
+
+MAX_YAML_BYTES = 4 << 20  # configs and templates are small; a larger file is a mistake, not a config
 
 
 def read_yaml(path: str | Path, what: str = "file") -> Any:
     path = Path(path)
-    if not path.is_file():
-        raise PtstError(f"{path}: {what} not found")
+    text = read_text(path, what, max_bytes=MAX_YAML_BYTES)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" line {mark.line + 1}:" if mark else ""
-        raise PtstError(f"{path}:{at} bad YAML: {getattr(err, 'problem', None) or 'invalid'}") from None
+        reason = getattr(err, "problem", None) or getattr(err, "reason", None) or "invalid"
+        raise PtstError(f"{path}:{at} bad YAML: {reason}") from None
+    except RecursionError:
+        raise PtstError(f"{path}: bad YAML: nested too deeply") from None

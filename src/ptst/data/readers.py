@@ -1,18 +1,22 @@
 """Read rows from local files (jsonl, json, csv with or without a header, parquet, txt), with errors that name the
-file, the line and the problem. Every reader returns (row number, mapping) pairs."""
+file, the line and the problem. Every reader returns (row number, mapping) pairs. Text is read line by line with
+a cap on the line length, so a huge line is a quick one-line error with bounded memory."""
 
 from __future__ import annotations
 
 import csv
 import json
+from itertools import islice
 from pathlib import Path
 
 from ptst.core.errors import PtstError
+from ptst.core.io import MAX_LINE_BYTES, iter_text_lines, read_text
 
 FORMATS = ("jsonl", "json", "csv", "parquet", "txt")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet",
              ".txt": "txt"}
 Row = tuple[int, dict]
+MAX_JSON_BYTES = 512 << 20  # a whole-file JSON document; larger sets belong in jsonl or parquet
 
 
 def detect_format(path: Path, fmt: str | None = None) -> str:
@@ -43,25 +47,33 @@ def read_rows(path: str | Path, fmt: str | None = None, *, csv_fields: tuple[str
 
 def _read_jsonl(path: Path) -> list[Row]:
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PtstError(f"{path}: line {n}: malformed JSON ({err.msg})") from None
-            if not isinstance(obj, dict):
-                raise PtstError(f"{path}: line {n}: expected a JSON object, got {type(obj).__name__}")
-            rows.append((n, obj))
+    for n, line in iter_text_lines(path):
+        if not line.strip():
+            continue
+        rows.append((n, _json_object(line, path, f"line {n}")))
     return rows
 
 
-def _read_json(path: Path) -> list[Row]:
+def _json_object(text: str, path: Path, at: str) -> dict:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PtstError(f"{path}: {at}: malformed JSON ({err.msg})") from None
+    except RecursionError:
+        raise PtstError(f"{path}: {at}: malformed JSON (nested too deeply)") from None
+    if not isinstance(obj, dict):
+        raise PtstError(f"{path}: {at}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _read_json(path: Path) -> list[Row]:
+    text = read_text(path, "data file", max_bytes=MAX_JSON_BYTES)
+    try:
+        doc = json.loads(text)
     except json.JSONDecodeError as err:
         raise PtstError(f"{path}: line {err.lineno}: malformed JSON ({err.msg})") from None
+    except RecursionError:
+        raise PtstError(f"{path}: malformed JSON (nested too deeply)") from None
     if isinstance(doc, dict) and len(doc) == 1 and isinstance(next(iter(doc.values())), list):
         doc = next(iter(doc.values()))  # {"data": [...]} and similar wrappers
     if not isinstance(doc, list):
@@ -75,23 +87,27 @@ def _read_json(path: Path) -> list[Row]:
 def _read_csv(path: Path, header_fields: tuple[str, ...]) -> list[Row]:
     """A header is present when the first line names one of `header_fields` or csv.Sniffer says so; without a
     header the columns are called column1, column2, ..."""
-    with open(path, encoding="utf-8", newline="") as f:
-        records = list(csv.reader(f))
-    records = [r for r in records if any(cell.strip() for cell in r)]
+    lines = (line for _, line in iter_text_lines(path))
+    reader = csv.reader(lines)
+    csv.field_size_limit(MAX_LINE_BYTES)  # the line cap bounds fields; csv's own 128 KiB default is lower
+    try:
+        records = [(reader.line_num, r) for r in reader if any(cell.strip() for cell in r)]
+    except csv.Error as err:
+        raise PtstError(f"{path}: line {reader.line_num}: bad CSV ({err})") from None
     if not records:
         return []
-    first = [c.strip() for c in records[0]]
+    first = [c.strip() for c in records[0][1]]
     has_header = any(name in first for name in header_fields)
     if not has_header and len(first) > 1:
         try:
-            has_header = csv.Sniffer().has_header(path.read_text(encoding="utf-8")[:4096])
+            head = "".join(line for _, line in islice(iter_text_lines(path), 64))[:4096]
+            has_header = csv.Sniffer().has_header(head)
         except csv.Error:
             has_header = False
     names = first if has_header else [f"column{i + 1}" for i in range(len(first))]
     body = records[1:] if has_header else records
-    start = 2 if has_header else 1
     rows = []
-    for n, rec in enumerate(body, start):
+    for n, rec in body:
         if len(rec) != len(names):
             raise PtstError(f"{path}: line {n}: {len(rec)} columns, the header has {len(names)}")
         rows.append((n, dict(zip(names, rec, strict=True))))
@@ -109,8 +125,7 @@ def _read_parquet(path: Path) -> list[Row]:
 
 
 def _read_txt(path: Path) -> list[Row]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [(n, {"text": line.strip()}) for n, line in enumerate(lines, 1) if line.strip()]
+    return [(n, {"text": line.strip()}) for n, line in iter_text_lines(path) if line.strip()]
 
 
 _READERS = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet,

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from ptst.core.errors import PtstError
 from ptst.core.hub import prepare_hub_access
+from ptst.core.io import read_text
 from ptst.models.embedded import embedded, prepare
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 
 @dataclass
@@ -82,13 +85,16 @@ def load_model(ref: str, *, adapter: str | None = None, dtype: str = "auto", dev
     fewer matmuls); `for_training` keeps the model in train mode and unmerged."""
     from transformers import AutoModelForCausalLM
 
+    if adapter:
+        check_adapter_dir(adapter)  # before minutes of loading the base model
     path = resolve_model_path(ref)
     device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)
     tokenizer = load_tokenizer(ref, trust_remote_code=trust_remote_code)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code,
-                                                     **_hub_kwargs(path))
+        with _quiet_local_loading(path):
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype,
+                                                         trust_remote_code=trust_remote_code, **_hub_kwargs(path))
     except OSError as err:
         raise PtstError(_load_failure(ref, err)) from None
     if adapter:
@@ -99,15 +105,30 @@ def load_model(ref: str, *, adapter: str | None = None, dtype: str = "auto", dev
     return LoadedModel(model, tokenizer, ref, path, adapter, str(torch_dtype).removeprefix("torch."), device)
 
 
+@contextmanager
+def _quiet_local_loading(path: str):
+    """No 'Loading weights' bar for a model already on disk (ptst shows its own progress; the bar's carriage
+    returns would bury a one-line error); downloads of hub models keep theirs."""
+    from transformers.utils import logging as hf_logging
+
+    quiet = Path(path).is_dir() and hf_logging.is_progress_bar_enabled()
+    if quiet:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet:
+            hf_logging.enable_progress_bar()
+
+
 def _attach_adapter(model, adapter: str, *, merge: bool):
     from peft import PeftModel
 
-    adir = Path(adapter)
-    if not (adir / "adapter_config.json").is_file():
-        hint = " (it holds a full model: pass it as --model instead)" if (adir / "config.json").is_file() else ""
-        raise PtstError(f"--adapter {adapter}: no adapter_config.json found{hint}")
-    base = json.loads((adir / "adapter_config.json").read_text()).get("base_model_name_or_path")
-    peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=not merge)
+    base = check_adapter_dir(adapter).get("base_model_name_or_path")
+    try:
+        peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=not merge)
+    except Exception as err:  # peft raises ValueError, RuntimeError, KeyError... for an adapter that does not fit
+        raise PtstError(f"--adapter {adapter}: cannot attach it to the model ({_first_line(err)})") from None
     if base and Path(base).name != Path(model.config._name_or_path or "").name:
         import sys
 
@@ -115,7 +136,78 @@ def _attach_adapter(model, adapter: str, *, merge: bool):
     return peft_model.merge_and_unload() if merge else peft_model
 
 
+def check_adapter_dir(adapter: str) -> dict:
+    """A PEFT adapter directory checked without loading anything (so a damaged one never sends peft to the hub):
+    a readable adapter_config.json naming its peft_type, and a weights file whose header reads. Returns the
+    config."""
+    adir = Path(adapter)
+    if not adir.is_dir():
+        what = "is a file" if adir.exists() else "not found"
+        raise PtstError(f"--adapter {adapter}: {what}; give a PEFT adapter directory (as `ptst train` writes)")
+    config_path = adir / "adapter_config.json"
+    if not config_path.is_file():
+        hint = " (it holds a full model: pass it as --model instead)" if (adir / "config.json").is_file() else ""
+        raise PtstError(f"--adapter {adapter}: no adapter_config.json found{hint}")
+    try:
+        config = json.loads(read_text(config_path, "adapter config", max_bytes=1 << 20))
+    except json.JSONDecodeError as err:
+        raise PtstError(f"{config_path}: line {err.lineno}: malformed JSON ({err.msg}); the adapter is damaged") \
+            from None
+    if not isinstance(config, dict) or "peft_type" not in config:
+        raise PtstError(f"{config_path}: not a PEFT adapter config (expected a JSON object with 'peft_type')")
+    weights = [adir / name for name in ADAPTER_WEIGHTS if (adir / name).is_file()]
+    if not weights:
+        raise PtstError(f"--adapter {adapter}: no adapter weights ({' or '.join(ADAPTER_WEIGHTS)}); the adapter "
+                        "is incomplete")
+    if weights[0].suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights[0]), framework="pt") as f:
+                f.keys()
+        except Exception as err:  # SafetensorError and OSError subclasses for truncated or foreign files
+            raise PtstError(f"{weights[0]}: damaged adapter weights ({_first_line(err)})") from None
+    return config
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
+
+
 def _load_failure(ref: str, err: Exception) -> str:
-    first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+    first = _first_line(err)
     return (f"--model {ref}: cannot load it ({first}); give a local model directory, a reachable hub id, or an "
             f"embedded model (`ptst models list`)")
+
+
+def context_length(loaded: LoadedModel) -> int | None:
+    """The most positions the model was built for (its config's max_position_embeddings; the tokenizer's
+    model_max_length when the config has none), or None when neither says."""
+    config = getattr(loaded.model, "config", None)
+    if config is None:  # engines that load the weights themselves (vLLM): read the config file only
+        try:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(loaded.path, local_files_only=True)
+        except Exception:  # no readable config: the tokenizer's limit, if any, still applies
+            config = None
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    positions = getattr(text_config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        return positions
+    limit = getattr(loaded.tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < 10_000_000 else None
+
+
+def check_prompts_fit(loaded: LoadedModel, prompt_ids, max_new_tokens: int, names) -> None:
+    """Refuse, naming the first item, any prompt that with `max_new_tokens` does not fit the model's context:
+    past it a model decodes garbage instead of failing."""
+    context = context_length(loaded)
+    if context is None:
+        return
+    for ids, name in zip(prompt_ids, names, strict=True):
+        if len(ids) + max_new_tokens > context:
+            over = "is longer than" if len(ids) >= context else f"with --max-new-tokens {max_new_tokens} exceeds"
+            raise PtstError(f"item {name}: its prompt of {len(ids)} tokens {over} the context of {loaded.ref} "
+                            f"({context} tokens); shorten the input or use a model with a longer context")

@@ -1,0 +1,163 @@
+"""Checks a command runs before it loads a model or writes anything: every name in a study that can be checked
+offline, and output files that already exist. Each failure is a PtstError naming the config key or flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ptst.core.errors import PtstError
+from ptst.core.io import read_jsonl_rows
+from ptst.core.paths import check_output_file
+
+# What every row `ptst generate` writes has; a file without them is not a samples file ptst may append to.
+SAMPLE_KEYS = ("id", "output", "prompt", "template_hash")
+
+
+def check_study(cfg, where: str) -> None:
+    """Scorers, embedded model names, data sets, templates and judge settings of a study config, by the key the
+    user wrote (`evals[1].scorers`), before any run directory exists."""
+    from ptst.data import get_dataset
+    from ptst.score import scorers
+    from ptst.templates import get_template, load_template_file
+
+    _check_model(cfg.model, f"{where}: model")
+    for path in cfg.template_files:
+        load_template_file(path)
+    names = [("test_templates", t) for t in cfg.test_templates]
+    names += [("train.templates", t) for t in (cfg.train.templates if cfg.train else [])]
+    for key, name in names:
+        if name != "preflight":
+            _named(f"{where}: {key}", get_template, name)
+    for i, ev in enumerate(cfg.evals):
+        _named(f"{where}: evals[{i}] ({ev.name}).data", get_dataset, ev.data)
+        for name in ev.scorers:
+            _named(f"{where}: evals[{i}] ({ev.name}).scorers", scorers.get, name)
+        _check_data_file(ev, f"{where}: evals[{i}] ({ev.name}).data_file")
+    if cfg.train:
+        _named(f"{where}: train.data", get_dataset, cfg.train.data)
+        _check_data_file(cfg.train, f"{where}: train.data_file")
+        if cfg.train.mix:
+            _named(f"{where}: train.mix", get_dataset, cfg.train.mix.partition(":")[0])
+    if cfg.judge:
+        _check_judge(cfg.judge, where)
+
+
+def _check_judge(judge, where: str) -> None:
+    from ptst.score.rubric import load_rubric
+
+    if judge.base_url and not judge.judge_model:
+        raise PtstError(f"{where}: judge.judge_model: needed with judge.base_url (the model name the endpoint "
+                        "serves)")
+    if judge.base_url and not judge.base_url.startswith(("http://", "https://")):
+        raise PtstError(f"{where}: judge.base_url: {judge.base_url!r} is not an http:// or https:// URL")
+    if judge.judge_local:
+        _check_model(judge.judge_local, f"{where}: judge.judge_local")
+    _named(f"{where}: judge.rubric", load_rubric, judge.rubric)
+
+
+def _check_model(ref: str, where: str) -> None:
+    if ref.startswith("embedded:"):
+        from ptst.models.embedded import embedded
+
+        _named(where, embedded.get, ref)
+
+
+def _check_data_file(ref, where: str) -> None:
+    """A data file that is there must read cleanly (one that is not may be on the machine that runs the study:
+    a dry run counts it from its published size, a real run fails on it before any work)."""
+    if ref.data_file and Path(ref.data_file).exists():
+        _named(where, lambda _: ref.load(), ref.data_file)
+
+
+def _named(where: str, check, name):
+    try:
+        return check(name)
+    except PtstError as err:
+        raise PtstError(f"{where}: {err}") from None
+
+
+def check_generate(cfg) -> None:
+    """`ptst generate`: the model name, the template, the adapter directory and --out, before loading anything."""
+    from ptst.models.load import check_adapter_dir
+    from ptst.templates import get_template, load_template_file
+
+    _check_model(cfg.model, "--model")
+    for path in cfg.template_file:
+        load_template_file(path)
+    template = _named("--template", get_template, cfg.template)
+    if cfg.adapter:
+        check_adapter_dir(cfg.adapter)
+    decoding = {k: getattr(cfg, k) for k in ("max_new_tokens", "temperature", "top_p", "top_k", "seed")}
+    check_samples_out(cfg.out, {"template_hash": template.identity, "model": cfg.model, "adapter": cfg.adapter,
+                                "decoding": decoding})
+
+
+def check_samples_out(path: str | Path, expected: dict) -> None:
+    """`ptst generate --out`: a new file, or a ptst samples file made with the same settings (`expected`: the
+    values of template_hash, model, adapter, decoding this run will record) that resuming may append to."""
+    p = check_output_file(path)
+    if not p.exists() or p.stat().st_size == 0:
+        return
+    try:
+        rows = list(read_jsonl_rows(p))
+    except PtstError as err:
+        raise PtstError(f"--out {path}: not a ptst samples file ({_after_path(err, p)}); choose another --out "
+                        "(the file was not changed)") from None
+    first_bad = next((r for r in rows if any(k not in r for k in SAMPLE_KEYS)), None)
+    if not rows or first_bad is not None:
+        found = ", ".join(list(first_bad or {})[:6]) or "no complete line"
+        raise PtstError(f"--out {path}: not a ptst samples file (rows need {', '.join(SAMPLE_KEYS)}; found "
+                        f"{found}); choose another --out (the file was not changed)")
+    for key, value in expected.items():
+        if rows[0].get(key) != value:
+            raise PtstError(f"--out {path}: holds samples with a different {key} ({rows[0].get(key)!r}, this run "
+                            f"{value!r}); write to another --out (the file was not changed)")
+
+
+def check_replaceable_output(path: str | Path, source: str | Path) -> None:
+    """`ptst score --out`: a new file, or the scored output ptst wrote earlier for the same input (its
+    summary names that input). Anything else is the user's and is never replaced."""
+    import json
+
+    p = check_output_file(path)
+    if not p.exists():
+        return
+    summary = Path(f"{p}.summary.json")
+    try:
+        earlier = json.loads(summary.read_text(encoding="utf-8")).get("input") if summary.is_file() else None
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        earlier = None
+    if earlier is None or Path(str(earlier)).resolve() != Path(source).resolve():
+        raise PtstError(f"--out {path}: exists and is not ptst's scored output of {source}; choose another --out "
+                        "(the file was not changed)")
+
+
+def check_judge_answered(scored_file: str | Path, summary: dict, judge: str) -> None:
+    """After `ptst score` with a judge: when every judge call failed (a wrong key, an unreachable endpoint) the
+    run is a failure naming the cause, never a table of zeros."""
+    from ptst.core.redact import redact_url
+
+    if not summary["n"] or summary["n_scored"]:
+        return
+    results = [(row.get("scores") or {}).get(summary["scorer"]) or {} for row in read_jsonl_rows(scored_file)]
+    errors = [r.get("error") for r in results if r.get("status") == "failed"]
+    if len(errors) == len(results):
+        raise PtstError(f"judge {redact_url(judge)}: all {len(errors)} judge calls failed ({errors[0]}); nothing "
+                        "was scored: check --base-url, --judge-model and --api-key-env")
+
+
+def hold_run_dir(path: str | Path, *, enabled: bool = True):
+    """The run directory's lock for this process (see ptst.core.runlock); only the main process of a
+    multi-process launch (RANK 0) takes it, and nothing is taken or created when not `enabled` (dry runs)."""
+    import contextlib
+    import os
+
+    from ptst.core.runlock import RunLock
+
+    if not enabled or os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    return RunLock(path)
+
+
+def _after_path(err: PtstError, path: Path) -> str:
+    return str(err).removeprefix(f"{path}: ")
