@@ -37,6 +37,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ptst.cli.checks import check_judge_answered, check_replaceable_output
     from ptst.core.errors import PtstError
     from ptst.score import read_samples, score_file, scorers
 
@@ -44,12 +45,19 @@ def run(args: argparse.Namespace) -> int:
     for name in ("concurrency", "max_retries", "judge_max_tokens"):
         if getattr(args, name) < (0 if name == "max_retries" else 1):
             raise PtstError(f"--{name.replace('_', '-')} must be at least {0 if name == 'max_retries' else 1}")
+    if args.timeout <= 0 or args.backoff_base < 0:
+        raise PtstError("--timeout must be more than 0 seconds" if args.timeout <= 0 else
+                        "--backoff-base must be 0 seconds or more")
+    target = args.out or _default_out(args.file)
+    if not args.dry_run:
+        check_replaceable_output(target, args.file)  # before any judge call
     judge = _judge(args) if args.scorer == "rubric" else None
     scorer = factory(judge=judge, rubric=args.rubric, bertscore_model=args.bertscore_model)
     if args.dry_run:
         return _dry_run(args, scorer, read_samples(args.file))
-    target = args.out or _default_out(args.file)
     summary = score_file(args.file, scorer, target)
+    if judge is not None:
+        check_judge_answered(target, summary, args.base_url or args.judge_local)
     _print_summary(summary)
     if judge is not None:
         note(f"judge calls made: {judge.calls}")

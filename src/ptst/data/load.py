@@ -14,6 +14,7 @@ from ptst.data.registry import DatasetSpec, get_dataset
 
 _NEEDS_ANSWER = ("task", "refusal")
 _FALLBACKS = ("text", "column1", "column2")  # txt files and CSV files without a header
+MAX_TEXT_CHARS = 1_000_000  # one input or answer; bounds the work before anything is tokenised
 
 
 def load_items(name: str, *, data_file: str | Path | None = None, data_format: str | None = None,
@@ -85,6 +86,9 @@ def _text_field(row: dict, names: tuple[str, ...], at: str, what: str, flag: str
                 raise PtstError(f"{at}: field {name!r} must be text, got {type(value).__name__}")
             if not value.strip():
                 raise PtstError(f"{at}: field {name!r} is empty")
+            if len(value) > MAX_TEXT_CHARS:
+                raise PtstError(f"{at}: field {name!r} is {len(value):,} characters long, more than the "
+                                f"{MAX_TEXT_CHARS:,} ptst takes for one item")
             return value
     found = ", ".join(map(str, row)) or "none"
     wanted = [n for n in names if n not in _FALLBACKS] or list(names)

@@ -11,6 +11,8 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from ptst.core.errors import PtstError
+
 FILENAME = "store.sqlite"
 MIGRATIONS = (
     """
@@ -35,6 +37,17 @@ class StudyStore:
         self.path = Path(run_dir) / FILENAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:  # checked before anything is written to it
+            damage = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            foreign = self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] and not \
+                self.db.execute("PRAGMA user_version").fetchone()[0]
+            damage = "another program's database" if damage == "ok" and foreign else damage
+        except sqlite3.DatabaseError as err:
+            damage = str(err)
+        if damage != "ok":
+            self.db.close()
+            raise PtstError(f"{self.path}: the study store is damaged or not a ptst store ({damage}); nothing was "
+                            "changed: restore it from a backup, or use another run directory")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()

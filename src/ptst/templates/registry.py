@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ptst.core.errors import PtstError
+from ptst.core.io import read_text
 from ptst.core.registry import Registry
 from ptst.core.validation import describe_validation_error
 from ptst.core.yamlfile import read_yaml
@@ -107,5 +108,5 @@ def _inline_system_file(entry: dict, path: Path, where: str) -> dict:
     system_path = (path.parent / str(entry.pop("system_file"))).resolve()
     if not system_path.is_file():
         raise PtstError(f"{where}: system_file {system_path} not found")
-    entry["system"] = system_path.read_text(encoding="utf-8").rstrip("\n")
+    entry["system"] = read_text(system_path, "system_file", max_bytes=1 << 20).rstrip("\n")
     return entry
