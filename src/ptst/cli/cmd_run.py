@@ -6,6 +6,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from ptst.cli.checks import check_study, hold_run_dir
 from ptst.cli.console import note, out
 
 
@@ -30,18 +31,22 @@ def default_config_path() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ptst.core.paths import check_output_dir
     from ptst.study import build_plan, load_study_config, run_study
 
     path = Path(args.config) if args.config else default_config_path()
     cfg = load_study_config(path)
     run_dir = Path(args.out or Path("runs") / cfg.name)
+    check_study(cfg, str(path))  # every name a dry run or the start of a run can check, before any directory
+    check_output_dir(run_dir, owned=("store.sqlite", "manifest.json"))
     if args.dry_run:
         counted = _placeholder_preflight(cfg)
         _print_plan(counted, build_plan(counted, offline_ok=True), run_dir)
         return 0
     note(f"study {cfg.name} ({path}) -> {run_dir}")
-    run_study(cfg, run_dir, allow_extend=args.allow_extend, progress=not args.no_progress)
-    _report(run_dir)
+    with hold_run_dir(run_dir):  # one process per run directory; removed again if the run is refused at once
+        run_study(cfg, run_dir, allow_extend=args.allow_extend, progress=not args.no_progress)
+        _report(run_dir)
     return 0
 
 

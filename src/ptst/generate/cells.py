@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ptst.data.item import Item
 from ptst.models.engines import Decoding, Engine, Generation
-from ptst.models.load import LoadedModel
+from ptst.models.load import LoadedModel, check_prompts_fit
 from ptst.templates import Template, render_prompt
 from ptst.templates.render import Rendered, encode_rendered
 
@@ -51,6 +51,8 @@ def prepare_cell(job: CellJob, loaded: LoadedModel, engine: Engine, rendering: R
     provenance every sample of the cell records."""
     job.prompts = [render_prompt(job.template, item.input, tokenizer=loaded.tokenizer, markup=rendering.markup,
                                  system_policy=rendering.system_policy) for item in job.items]
+    check_prompts_fit(loaded, [encode_rendered(p, loaded.tokenizer) for p in job.prompts], job.decoding.max_new_tokens,
+                      [item.id for item in job.items])
     job.provenance = {"template": job.template.name, "template_hash": job.template.identity,
                       "markup": job.prompts[0].markup if job.prompts else rendering.markup,
                       "model": rendering.model, "adapter": job.adapter, "decoding": job.decoding.model_dump(),

@@ -15,6 +15,7 @@ import random
 from pathlib import Path
 
 from ptst.core.errors import PtstError
+from ptst.core.io import MAX_LINE_BYTES, iter_text_lines
 from ptst.data import get_dataset
 from ptst.store.study_store import StudyStore
 
@@ -70,6 +71,9 @@ def read_labels(path: str | Path) -> list[dict]:
     p = Path(path)
     if not p.is_file():
         raise PtstError(f"{path}: no such labels file (make one with `ptst audit sample RUN_DIR --out {path}`)")
+    for _ in iter_text_lines(p):  # binary, non-UTF-8 text or an over-long line fail here, with the offset named
+        pass
+    csv.field_size_limit(MAX_LINE_BYTES)  # long responses: csv's own limit is 128 KiB
     with p.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         missing = {"label"} - set(reader.fieldnames or [])
