@@ -25,7 +25,7 @@ MISTRAL_V01 = (
 def mistral_like(smol_tokenizer):
     tok = copy.deepcopy(smol_tokenizer)
     tok.chat_template = MISTRAL_V01
-    for attr in ("_ptst_system_role", "_ptst_end_of_turn"):
+    for attr in ("_ptst_system_role", "_ptst_assistant_affixes"):
         tok.__dict__.pop(attr, None)
     return tok
 

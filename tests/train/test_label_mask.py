@@ -1,29 +1,82 @@
-"""The loss mask covers exactly the completion tokens (answer + end of turn), on a real chat template."""
+"""The trained ids are the tokenization of the whole text (prompt, answer, end of turn) with exactly the prompt's
+ids masked, for every markup and both tokenizer families: byte-level BPE (SmolLM2) and SentencePiece (Mistral-7B
+v0.1's model, Llama-2's dummy prefix). The expected text after the prompt comes from the chat template itself,
+Meta's Llama-2 format or the text template's literal layout, never from the code under test."""
 
 from __future__ import annotations
 
 import pytest
 
+from ptst.core.errors import PtstError
 from ptst.data import Item
-from ptst.templates import get_template, render_example
+from ptst.templates import Template, build_messages, get_template, render_prompt
 from ptst.train.examples import IGNORE, CompletionCollator, build_examples, mask_audit, tokenize_example
+from tests.train.tokens import detokenize
 
 ITEM = Item("x-0", "Tom has 3 apples and buys 4 more. How many apples does he have?", "3 + 4 = 7\n#### 7")
+# An answer that opens with a word: SentencePiece must give it one `▁Tom` piece, never a lone `▁` before it.
+WORDY = Item("w-0", "How many apples does Tom have?", "Tom has 3 + 4 = 7 apples.\n#### 7")
+FAMILIES = ["smol_tokenizer", "llama_tokenizer"]
+# (template, markup): every markup: the model's chat template, Meta's llama2 strings, and plain text templates
+CASES = [("chat:vanilla", "auto"), ("chat:llama", "auto"), ("chat:vanilla", "llama2"), ("chat:llama", "llama2"),
+         ("text:vanilla", "auto"), ("text:alpaca", "auto")]
+# What a text template puts between its prompt and the answer (its user format ends "Answer:" / "Response:\n").
+TEXT_LEAD = {"text:vanilla": " ", "text:alpaca": ""}
 
 
-@pytest.mark.parametrize("name", ["chat:vanilla", "chat:llama", "chat:alpaca", "text:vanilla", "text:alpaca"])
-def test_mask_covers_exactly_the_completion(smol_tokenizer, name):
-    t = get_template(name)
-    ex = tokenize_example(ITEM, t, smol_tokenizer)
-    prompt, completion = render_example(t, ITEM.input, ITEM.answer, tokenizer=smol_tokenizer)
-    trained = [tok for tok, label in zip(ex.input_ids, ex.labels, strict=True) if label != IGNORE]
-    assert trained == smol_tokenizer(completion, add_special_tokens=False)["input_ids"]
-    assert all(label == IGNORE for label in ex.labels[: ex.prompt_tokens])
-    assert ex.labels[ex.prompt_tokens:] == ex.input_ids[ex.prompt_tokens:]
-    decoded = smol_tokenizer.decode(trained)
-    assert decoded.startswith(ITEM.answer.strip()[:5]) or decoded.lstrip().startswith(ITEM.answer[:5])
-    assert decoded.endswith(smol_tokenizer.eos_token)
-    assert smol_tokenizer.decode(ex.input_ids[: ex.prompt_tokens]) == prompt.text
+def expected_completion(tokenizer, name: str, markup: str, item: Item) -> str:
+    """The text that follows the prompt up to the end of the answer, then the EOS: as the chat template renders
+    the whole conversation, as Meta's format puts it after `[/INST]`, or as the text template lays it out."""
+    template = get_template(name)
+    if template.mode == "text":
+        return TEXT_LEAD[name] + item.answer + tokenizer.eos_token
+    if markup == "llama2":
+        return " " + item.answer + tokenizer.eos_token  # `[INST] ... [/INST] {answer} </s>`
+    messages = build_messages(template, item.input, item.answer)
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    assert full.startswith(prompt)
+    after = full[len(prompt):]
+    return after[:after.index(item.answer) + len(item.answer)] + tokenizer.eos_token
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("name, markup", CASES)
+def test_trained_ids_are_the_joint_tokenization_with_the_prompt_masked(request, family, name, markup):
+    tokenizer = request.getfixturevalue(family)
+    for item in (ITEM, WORDY):
+        ex = tokenize_example(item, get_template(name), tokenizer, markup=markup)
+        prompt = render_prompt(get_template(name), item.input, tokenizer=tokenizer, markup=markup)
+        completion = expected_completion(tokenizer, name, markup, item)
+        add = prompt.add_special_tokens
+        joint = tokenizer(prompt.text + completion, add_special_tokens=add)["input_ids"]
+        split_prompt = tokenizer(prompt.text, add_special_tokens=add)["input_ids"]
+        assert ex.input_ids == joint  # the whole text as the model reads any document
+        assert ex.input_ids[:ex.prompt_tokens] == split_prompt  # what generation feeds the model, masked
+        assert ex.labels[:ex.prompt_tokens] == [IGNORE] * len(split_prompt)
+        assert ex.labels[ex.prompt_tokens:] == ex.input_ids[ex.prompt_tokens:]
+        trained = tokenizer.convert_ids_to_tokens(ex.input_ids[ex.prompt_tokens:])
+        assert detokenize(trained, tokenizer) == completion  # not one character more or less
+        assert ex.labels[-1] == tokenizer.eos_token_id  # EOS (end of turn) is trained
+
+
+@pytest.mark.parametrize("name, markup", CASES)
+def test_sentencepiece_answer_has_no_lone_dummy_prefix_and_one_bos(llama_tokenizer, name, markup):
+    ex = tokenize_example(WORDY, get_template(name), llama_tokenizer, markup=markup)
+    trained = llama_tokenizer.convert_ids_to_tokens(ex.input_ids[ex.prompt_tokens:])
+    # one `▁Tom` piece after a space, a bare `Tom` right after the newline of `### Response:\n`; never a lone `▁`
+    # and never the dummy prefix of a completion tokenised on its own
+    assert trained[:2] == ["Tom" if name == "text:alpaca" else "▁Tom", "▁has"], trained[:3]
+    assert ex.input_ids[0] == llama_tokenizer.bos_token_id
+    assert ex.input_ids.count(llama_tokenizer.bos_token_id) == 1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_prompt_whose_tokens_merge_into_the_answer_is_refused_by_name(request, family):
+    tokenizer = request.getfixturevalue(family)
+    trailing = Template(name="text:trailing-space", mode="text", user="Q: {input}\nA: ")
+    with pytest.raises(PtstError, match="example w-0: under template text:trailing-space the prompt's tokens"):
+        tokenize_example(WORDY, trailing, tokenizer)
 
 
 def test_overlong_policy_is_counted(smol_tokenizer):

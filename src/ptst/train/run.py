@@ -14,9 +14,10 @@ from ptst.models import load_model, load_tokenizer
 from ptst.templates import Template, get_template, load_template_file
 from ptst.templates.safety import is_safety_template
 from ptst.train.config import TrainConfig
-from ptst.train.examples import build_examples, make_collator, mask_audit
+from ptst.train.examples import ExampleStats, audit_record, build_examples, make_collator, mask_audit
 
 RECORD = "ptst_train.json"
+AUDITED = 3  # examples of each data set (task, mix) shown by the mask audit
 LORA_TARGETS = {t: ["q_proj", "k_proj", "v_proj", "o_proj"]
                 for t in ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "phi3")}
 
@@ -28,19 +29,28 @@ def run_training(cfg: TrainConfig, *, log=lambda msg: sys.stderr.write(f"ptst: {
     out = Path(cfg.out)
     if (out / RECORD).exists() and not cfg.dry_run:
         raise PtstError(f"--out {out}: already holds a finished training run ({RECORD}); choose another --out")
+    if cfg.audit_json and Path(cfg.audit_json).exists():
+        raise PtstError(f"--audit-json {cfg.audit_json}: already exists; choose another file")
     for path in cfg.template_file:
         load_template_file(path)
     template = get_template(cfg.template)
     if is_safety_template(template):
         log(f"warning: training template {template.name} carries a safety system prompt; PTST says train "
             "without one (e.g. chat:vanilla) and add it at test time")
-    items = _training_items(cfg)
+    groups = _training_groups(cfg, template)
     tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
-    examples, stats = build_examples(items, template, tokenizer, max_length=cfg.max_length,
-                                     overlong=cfg.overlong, markup=cfg.markup, system_policy=cfg.system_policy)
+    examples, stats, audited = [], ExampleStats(), []
+    for items, group_template in groups:
+        kept, part = build_examples(items, group_template, tokenizer, max_length=cfg.max_length,
+                                    overlong=cfg.overlong, markup=cfg.markup, system_policy=cfg.system_policy)
+        examples, audited = examples + kept, audited + kept[:AUDITED]
+        stats.add(part)
     log(stats.summary())
+    if cfg.audit_json:
+        atomic_write_json(Path(cfg.audit_json), {"model": cfg.model, "markup": cfg.markup,
+                                                 "examples": [audit_record(e, tokenizer) for e in audited]})
     if cfg.dry_run:
-        return {"dry_run": True, "stats": stats, "audits": [mask_audit(e, tokenizer) for e in examples[:3]]}
+        return {"dry_run": True, "stats": stats, "audits": [mask_audit(e, tokenizer) for e in audited]}
     if not examples:
         raise PtstError(f"no training examples left: all {stats.total} are longer than --max-length {cfg.max_length}")
     trainer = _build_trainer(cfg, examples, tokenizer, callbacks=list(callbacks), quiet=quiet)
@@ -51,28 +61,33 @@ def run_training(cfg: TrainConfig, *, log=lambda msg: sys.stderr.write(f"ptst: {
     if trainer.args.world_size > 1:
         log(f"rank {trainer.args.process_index} of {trainer.args.world_size}: trained {trainer.state.global_step} "
             "steps")
-    record = _record(cfg, template, stats, trainer, result, resume)
+    record = _record(cfg, groups, stats, trainer, result, resume)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(out)
         atomic_write_json(out / RECORD, record)
     return record
 
 
-def _training_items(cfg: TrainConfig):
+def _training_groups(cfg: TrainConfig, template: Template) -> list[tuple[list, Template]]:
+    """The task items under the training template, then the --mix items under theirs (--mix-template, by default
+    the training template)."""
     spec = get_dataset(cfg.data)
     if spec.role != "task":
         raise PtstError(f"--data {cfg.data} has role {spec.role}; train on a task data set (add refusal data "
                         "with --mix)")
-    items = cfg.load(purpose="train")
+    if cfg.mix_template and not cfg.mix:
+        raise PtstError(f"--mix-template {cfg.mix_template}: there is no --mix data set to render with it")
+    mix_template = get_template(cfg.mix_template) if cfg.mix_template else template
+    groups = [(cfg.load(purpose="train"), template)]
     if cfg.mix:
         name, _, count = cfg.mix.partition(":")
         if count and not count.isdigit():
             raise PtstError(f"--mix {cfg.mix}: expected NAME or NAME:N with N a whole number")
         if get_dataset(name).role != "refusal":
             raise PtstError(f"--mix {name}: has role {get_dataset(name).role}; mix in a refusal data set")
-        items = items + load_items(name, data_file=cfg.mix_file, purpose="train",
-                                   limit=int(count) if count else None, seed=cfg.data_seed)
-    return items
+        groups.append((load_items(name, data_file=cfg.mix_file, purpose="train",
+                                  limit=int(count) if count else None, seed=cfg.data_seed), mix_template))
+    return groups
 
 
 def _build_trainer(cfg: TrainConfig, examples, tokenizer, *, callbacks: list, quiet: bool):
@@ -125,13 +140,19 @@ def _resume_point(cfg: TrainConfig, out: Path) -> str | None:
     return str(checkpoints[-1])
 
 
-def _record(cfg: TrainConfig, template: Template, stats, trainer, result, resume) -> dict:
+def _template_record(template: Template) -> dict:
+    return {"name": template.name, "hash": template.identity, **template.content()}
+
+
+def _record(cfg: TrainConfig, groups, stats, trainer, result, resume) -> dict:
     history = trainer.state.log_history
+    mix_template = groups[1][1] if cfg.mix else None
     return {
         "config": cfg.model_dump(),
-        "template": {"name": template.name, "hash": template.identity, **template.content()},
+        "template": _template_record(groups[0][1]),
         "data": {"name": cfg.data, "file": cfg.data_file, "limit": cfg.limit, "data_seed": cfg.data_seed,
-                 "mix": cfg.mix, "examples": stats.kept, "dropped": stats.dropped, "truncated": stats.truncated},
+                 "mix": cfg.mix, "mix_template": _template_record(mix_template) if mix_template else None,
+                 "examples": stats.kept, "dropped": stats.dropped, "truncated": stats.truncated},
         "kind": "full" if cfg.full else "lora",
         "seed": cfg.seed,
         "world_size": trainer.args.world_size,
