@@ -11,6 +11,7 @@ from collections.abc import Callable
 from ptst.core.errors import PtstError
 
 Spans = tuple[tuple[int, int], ...]
+_MARKER = re.compile("\ue000([0-9a-f]{16})\\.(\\d+)\ue001")
 
 
 class _Marks:
@@ -31,10 +32,12 @@ class _Marks:
     def resolve(self, marked: str, plain: str, escape: Callable[[str], str] = str) -> Spans:
         """The spans of client text in `plain`, given the marked render; fails unless the two renders agree."""
         out, spans, size, pos = [], [], 0, 0
-        for m in re.finditer(f"\ue000{self.nonce}\\.(\\d+)\ue001", marked):
+        for m in _MARKER.finditer(marked):
+            if m.group(1) != self.nonce:
+                continue  # marker-like text in the template itself (client text is all inside markers)
             out.append(marked[pos:m.start()])
             size += m.start() - pos
-            text = escape(self.texts[int(m.group(1))])
+            text = escape(self.texts[int(m.group(2))])
             out.append(text)
             spans.append((size, size + len(text)))
             size, pos = size + len(text), m.end()
