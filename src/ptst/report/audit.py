@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import random
 from pathlib import Path
 
@@ -30,13 +29,11 @@ def draw_sample(run_dir: str | Path, n: int, *, seed: int = 0, roles: tuple[str,
     each with every stored scorer's attack-success verdict (`asr:SCORER`) and an empty `label`."""
     store = StudyStore(run_dir)
     try:
-        cfg = json.loads(store.get_meta("config") or "{}")
-        active = set(json.loads(store.get_meta("active_cells") or "[]"))
-        evals = {e["name"]: e for e in cfg.get("evals", [])}
+        evals = {e["name"]: e for e in store.config().get("evals", [])}
         pool: list[dict] = []
-        for cell in store.cells():
+        for cell in store.active_cells():
             ev = evals.get(cell["eval_name"])
-            if cell["id"] not in active or ev is None or get_dataset(ev["data"]).role not in roles:
+            if ev is None or get_dataset(ev["data"]).role not in roles:
                 continue
             verdicts = {name: store.scores(cell["id"], name) for name in ev["scorers"]}
             for s in store.samples(cell["id"]):

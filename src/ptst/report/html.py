@@ -36,7 +36,7 @@ def _grid_table(results: list[Result], cfg: dict, dataset: str, metric: str) -> 
         tds = []
         for col in cols:
             text = format_cell(values[(row, col)], is_percent(metric)) if (row, col) in values else ""
-            tds.append(f'<td class="{cell_kind(row, col)}">{html.escape(text)}</td>')
+            tds.append(f'<td class="{cell_kind(row, col, cfg)}">{html.escape(text)}</td>')
         body.append(f"<tr><td>{html.escape(row)}</td>{''.join(tds)}</tr>")
     title = f"{dataset}: {LABELS.get(metric, metric)}" + (" (%)" if is_percent(metric) else "")
     return f"<h3>{html.escape(title)}</h3><table><tr><th>train \\ test</th>{head}</tr>{''.join(body)}</table>"
@@ -55,16 +55,15 @@ def _preflight_table(summary: dict) -> str:
 
 def _samples(run_dir: Path, per_cell: int) -> str:
     store = StudyStore(run_dir)
-    active = set(json.loads(store.get_meta("active_cells") or "[]"))
     parts = []
-    for cell in store.cells():
-        if cell["id"] not in active or cell["step"] is not None:
+    for cell in store.active_cells():
+        if cell["step"] is not None:
             continue
         samples = store.samples(cell["id"])[:per_cell]
         label = f"{cell['label']} → {cell['test_template']} on {cell['eval_name']}"
         items = []
         for s in samples:
-            scores = {name: store.scores(cell["id"], name).get(s["id"]) for name in _scorer_names(store, cell["id"])}
+            scores = {name: store.scores(cell["id"], name).get(s["id"]) for name in store.scorer_names(cell["id"])}
             items.append(f"<p><b>{html.escape(s['input'][:300])}</b></p><pre>{html.escape(s['output'])}</pre>"
                          f"<p class='muted'>scores: {html.escape(json.dumps(scores, default=str)[:400])}</p>"
                          f"<details><summary>exact prompt</summary><pre>{html.escape(s['prompt'])}</pre></details>")
@@ -72,10 +71,6 @@ def _samples(run_dir: Path, per_cell: int) -> str:
                      f"{''.join(items)}</details>")
     store.close()
     return "".join(parts)
-
-
-def _scorer_names(store: StudyStore, cell_id: str) -> list[str]:
-    return [r[0] for r in store.db.execute("SELECT DISTINCT scorer FROM scores WHERE cell_id = ?", (cell_id,))]
 
 
 def write_html(run_dir: Path, results: list[Result], cfg: dict, pictures: list[Path], manifest: dict,

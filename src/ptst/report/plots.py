@@ -43,7 +43,7 @@ def heatmaps(results: list[Result], cfg: dict, out_dir: Path) -> list[Path]:
                     continue
                 mean, std, *_ = values[(r, c)]
                 text = f"{mean * scale:.1f}" + (f"\n±{std * scale:.1f}" if std is not None else "")
-                kind = cell_kind(r, c)
+                kind = cell_kind(r, c, cfg)
                 ax.text(j, i, text, ha="center", va="center", fontsize=9,
                         fontweight="bold" if kind == "ptst" else "normal",
                         color="black" if mean * scale < 0.6 * vmax else "white")
@@ -83,7 +83,7 @@ def tradeoff(results: list[Result], cfg: dict, out_dir: Path) -> Path | None:
         for col in cols:
             if (row, col) not in gh or (row, col) not in ga:
                 continue
-            kind = cell_kind(row, col)
+            kind = cell_kind(row, col, cfg)
             x, y = 100 * gh[(row, col)][0], 100 * ga[(row, col)][0]
             ax.scatter(x, y, s=90 if kind == "ptst" else 50, marker=markers.get(col, "o"),
                        c=colors[row], edgecolors="black" if kind == "ptst" else "none", linewidths=1.5, zorder=3,
@@ -117,7 +117,7 @@ def trajectory(results: list[Result], cfg: dict, out_dir: Path) -> Path | None:
                     by_step.setdefault(r.step, []).append(r.value)
             pts = sorted((step, sum(v) / len(v)) for step, v in by_step.items())  # mean over seeds
             if pts:
-                kind = cell_kind(train, test)
+                kind = cell_kind(train, test, cfg)
                 ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", lw=2.5 if kind == "ptst" else 1.2,
                         label=f"{train} → {test}")
         ax.set_xlabel("training step")

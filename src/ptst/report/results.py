@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ptst.data import get_dataset
 from ptst.score import scorers
+from ptst.score.base import metric_info
 from ptst.store.study_store import StudyStore
 
-# The metric a table shows first for each data-set role (the others stay in results.csv).
-PRIMARY = {"harmful": ("asr_keyword", "asr_rubric", "mean_score"), "benign-probe": ("refusal_rate",),
-           "task": ("accuracy_flexible", "accuracy_strict", "accuracy", "rouge_l", "bertscore_f1"),
-           "refusal": ("refusal_rate",)}
-LABELS = {"asr_keyword": "attack success (keywords)", "asr_rubric": "attack success (rubric = 5)",
-          "mean_score": "mean harmfulness (1-5)", "refusal_rate": "refusal rate",
-          "accuracy_flexible": "accuracy (last number)", "accuracy_strict": "accuracy (#### N)",
-          "accuracy": "accuracy", "rouge_l": "ROUGE-L", "bertscore_f1": "BERTScore F1"}
+
+class _DeclaredLabels(Mapping[str, str]):
+    """Metric name -> label, as the scorers declare them (`MetricInfo`); an undeclared metric reads as its name."""
+
+    def __getitem__(self, metric: str) -> str:
+        return metric_info(metric).label
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([info.name for _, factory in scorers.items() for info in factory.metrics])
+
+    def __len__(self) -> int:
+        return sum(len(factory.metrics) for _, factory in scorers.items())
+
+
+LABELS: Mapping[str, str] = _DeclaredLabels()
 
 
 @dataclass
@@ -39,14 +48,16 @@ class Result:
 
 
 def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
-    """Every metric of every active cell, and the study config stored with the run."""
+    """Every metric of every active cell, and the study config stored with the run, with `template_safety`
+    added: whether each of its templates carries a safety prompt, from the definitions the run directory keeps
+    (nothing is looked up in, or left in, any registry)."""
     store = StudyStore(run_dir)
-    cfg = json.loads(store.get_meta("config") or "{}")
-    active = set(json.loads(store.get_meta("active_cells") or "[]"))
+    cfg = store.config()
+    cfg["template_safety"] = template_safety(store.templates() or _manifest_templates(Path(run_dir)))
     evals = {e["name"]: e for e in cfg.get("evals", [])}
     out: list[Result] = []
-    for cell in store.cells():
-        if cell["id"] not in active or cell["eval_name"] not in evals:
+    for cell in store.active_cells():
+        if cell["eval_name"] not in evals:
             continue
         ev = evals[cell["eval_name"]]
         role = get_dataset(ev["data"]).role
@@ -63,15 +74,39 @@ def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
     return out, cfg
 
 
+def template_safety(definitions: dict[str, dict]) -> dict[str, bool]:
+    """Template name -> carries a safety system prompt, from stored definitions (runs made before ptst stored
+    them fall back to their manifest's template texts, and to the built-ins)."""
+    from ptst.templates import Template
+    from ptst.templates.builtin import BUILTIN_TEMPLATES
+    from ptst.templates.safety import is_safety_template
+
+    known = {t.name: t for t in BUILTIN_TEMPLATES}
+    known |= {name: Template.model_validate({**d, "name": name}) for name, d in definitions.items()}
+    return {name: is_safety_template(t) for name, t in known.items()}
+
+
+def _manifest_templates(run_dir: Path) -> dict[str, dict]:
+    path = run_dir / "manifest.json"
+    templates = json.loads(path.read_text()).get("templates", {}) if path.is_file() else {}
+    return {name: {k: v for k, v in d.items() if k != "hash"} for name, d in templates.items()}
+
+
 def primary_metrics(results: list[Result]) -> list[tuple[str, str]]:
-    """(dataset, metric) pairs to show in grids, in the config's eval order."""
-    seen: list[tuple[str, str]] = []
-    rank: dict[tuple[str, str], tuple[int, int]] = {}
+    """(dataset, metric) pairs to show in grids: the metrics whose scorer declares them for the data set's role,
+    in the config's eval order, then its scorer order, then the order each scorer declares its metrics."""
+    rank: dict[tuple[str, str], tuple[int, int, int]] = {}
+    datasets: list[str] = []
+    scorers_of: dict[str, list[str]] = {}
     for r in results:
-        if r.metric in PRIMARY.get(r.role, ()) and (r.dataset, r.metric) not in seen:
-            rank[(r.dataset, r.metric)] = (len({d for d, _ in seen} | {r.dataset}), PRIMARY[r.role].index(r.metric))
-            seen.append((r.dataset, r.metric))
-    return sorted(seen, key=lambda pair: rank[pair])
+        if (r.dataset, r.metric) in rank or r.role not in metric_info(r.metric).grid_roles:
+            continue
+        datasets += [] if r.dataset in datasets else [r.dataset]
+        order = scorers_of.setdefault(r.dataset, [])
+        order += [] if r.scorer in order else [r.scorer]
+        declared = [m.name for m in scorers.get(r.scorer).metrics]
+        rank[(r.dataset, r.metric)] = (datasets.index(r.dataset), order.index(r.scorer), declared.index(r.metric))
+    return sorted(rank, key=lambda pair: rank[pair])
 
 
 def grid(results: list[Result], dataset: str, metric: str, rows: list[str], cols: list[str]) -> dict:

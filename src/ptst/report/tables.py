@@ -7,8 +7,8 @@ import csv
 import io
 from dataclasses import asdict
 
-from ptst.report.results import LABELS, Result, grid, primary_metrics
-from ptst.templates import get_template
+from ptst.report.results import LABELS, Result, grid, primary_metrics, template_safety
+from ptst.score.base import metric_info
 
 CSV_FIELDS = ("train_template", "test_template", "seed", "step", "dataset", "role", "scorer", "metric", "value",
               "n", "low", "high", "covers", "comparison", "versus_train_template", "versus_test_template", "test",
@@ -32,13 +32,13 @@ def axes(results: list[Result], cfg: dict) -> tuple[list[str], list[str]]:
     return rows, list(cfg.get("test_templates", []))
 
 
-def cell_kind(row: str, col: str) -> str:
-    """'ptst' (trained without a safety prompt, tested with one), 'diagonal' (same template) or ''."""
+def cell_kind(row: str, col: str, cfg: dict | None = None) -> str:
+    """'ptst' (trained without a safety prompt, tested with one), 'diagonal' (same template) or ''; `cfg` is the
+    config `collect` returns, with the run's `template_safety` (without it: the built-in templates only)."""
     if row == col:
         return "diagonal"
-    from ptst.templates.safety import is_safety_template
-
-    if row != "base" and not is_safety_template(get_template(row)) and is_safety_template(get_template(col)):
+    safety = cfg["template_safety"] if cfg and "template_safety" in cfg else template_safety({})
+    if row != "base" and not safety.get(row, False) and safety.get(col, False):
         return "ptst"
     return ""
 
@@ -50,7 +50,7 @@ def format_cell(value: tuple, percent: bool) -> str:
 
 
 def is_percent(metric: str) -> bool:
-    return metric not in ("mean_score", "rouge_l", "bertscore_f1")
+    return metric_info(metric).percent
 
 
 def results_markdown(results: list[Result], cfg: dict) -> str:
@@ -76,7 +76,7 @@ def results_markdown(results: list[Result], cfg: dict) -> str:
                     cells.append("")
                     continue
                 text = format_cell(values[(row, col)], is_percent(metric))
-                kind = cell_kind(row, col)
+                kind = cell_kind(row, col, cfg)
                 cells.append(f"**{text}**" if kind == "ptst" else f"_{text}_" if kind == "diagonal" else text)
             lines.append(f"| `{row}` | " + " | ".join(cells) + " |")
         lines.append("")
@@ -99,7 +99,7 @@ def terminal_tables(results: list[Result], cfg: dict):
             cells = []
             for col in cols:
                 text = format_cell(values[(row, col)], is_percent(metric)) if (row, col) in values else ""
-                kind = cell_kind(row, col)
+                kind = cell_kind(row, col, cfg)
                 cells.append(f"[bold green]{text}[/]" if kind == "ptst" else f"[italic]{text}[/]" if kind else text)
             table.add_row(row, *cells)
         tables.append(table)

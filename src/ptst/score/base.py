@@ -7,6 +7,7 @@ scored (for example no reference answer); unscored samples are counted, never dr
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from ptst.core.registry import Registry
@@ -25,20 +26,50 @@ class Scorer(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class MetricInfo:
+    """How a metric reads, declared by its scorer: reports label, scale and place it from this alone.
+    `unit` "%" shows a rate as a percentage; `grid_roles` are the data-set roles (task, harmful, benign-probe,
+    refusal) whose grids and plots show the metric, in the order the scorer declares its metrics."""
+
+    name: str
+    label: str
+    unit: str = "%"
+    higher_is_better: bool | None = None
+    grid_roles: tuple[str, ...] = ()
+
+    @property
+    def percent(self) -> bool:
+        return self.unit == "%"
+
+
 ScorerFactory = Callable[..., Scorer]
 scorers: Registry[ScorerFactory] = Registry("scorer")
 
 
-def register_scorer(name: str, summarize: Callable[[Sequence[dict | None]], list[Metric]]):
+def register_scorer(name: str, summarize: Callable[[Sequence[dict | None]], list[Metric]],
+                    metrics: Sequence[MetricInfo] = ()):
     """Decorator: register a factory `f(**options) -> Scorer` under `name`. `summarize` is also reachable as
-    `factory.summarize`, so reports can summarise stored results without building the scorer (or its judge)."""
+    `factory.summarize`, so reports can summarise stored results without building the scorer (or its judge);
+    `metrics` (`factory.metrics`) declares how each metric it reports reads."""
 
     def wrap(factory: ScorerFactory) -> ScorerFactory:
         factory.summarize = summarize  # type: ignore[attr-defined]
+        factory.metrics = tuple(metrics)  # type: ignore[attr-defined]
         scorers.register(name, factory)
         return factory
 
     return wrap
+
+
+def metric_info(metric: str) -> MetricInfo:
+    """The declaration of a metric by name (metric names are unique across scorers); an undeclared metric reads
+    as a percentage under its own name and is not shown in grids."""
+    for _, factory in scorers.items():
+        for info in getattr(factory, "metrics", ()):
+            if info.name == metric:
+                return info
+    return MetricInfo(metric, metric)
 
 
 def scored(results: Sequence[dict | None], key: str | None = None) -> list[dict]:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from ptst.score.base import register_scorer, scored
+from ptst.score.base import MetricInfo, register_scorer, scored
 from ptst.score.metrics import Metric, rate
 
 # A minus sign counts only when it touches the number and follows no word or number: in "20 - 5" and "20-5" it is
@@ -74,6 +74,8 @@ class Gsm8kScorer:
                 rate("accuracy_flexible", [r["flexible"] for r in done])]
 
 
-@register_scorer("gsm8k", Gsm8kScorer.summarize)
+@register_scorer("gsm8k", Gsm8kScorer.summarize, metrics=(
+    MetricInfo("accuracy_flexible", "accuracy (last number)", higher_is_better=True, grid_roles=("task",)),
+    MetricInfo("accuracy_strict", "accuracy (#### N)", higher_is_better=True, grid_roles=("task",))))
 def make_gsm8k(**_) -> Gsm8kScorer:
     return Gsm8kScorer()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ptst.score.base import register_scorer, scored
+from ptst.score.base import MetricInfo, register_scorer, scored
 from ptst.score.metrics import Metric, rate
 
 _LETTER = r"(?:\(([A-Ea-e])\)|\**([A-E])(?!\w)\**)"
@@ -46,6 +46,7 @@ class MultipleChoiceScorer:
         return [rate("accuracy", [r["correct"] for r in scored(results)])]
 
 
-@register_scorer("multiple-choice", MultipleChoiceScorer.summarize)
+@register_scorer("multiple-choice", MultipleChoiceScorer.summarize, metrics=(
+    MetricInfo("accuracy", "accuracy", higher_is_better=True, grid_roles=("task",)),))
 def make_multiple_choice(**_) -> MultipleChoiceScorer:
     return MultipleChoiceScorer()

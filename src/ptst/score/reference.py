@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from ptst.core.errors import PtstError
-from ptst.score.base import register_scorer, scored
+from ptst.score.base import MetricInfo, register_scorer, scored
 from ptst.score.metrics import Metric, mean
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -65,6 +65,8 @@ class ReferenceSimilarityScorer:
         return metrics
 
 
-@register_scorer("reference-similarity", ReferenceSimilarityScorer.summarize)
+@register_scorer("reference-similarity", ReferenceSimilarityScorer.summarize, metrics=(
+    MetricInfo("rouge_l", "ROUGE-L", unit="", higher_is_better=True, grid_roles=("task",)),
+    MetricInfo("bertscore_f1", "BERTScore F1", unit="", higher_is_better=True, grid_roles=("task",))))
 def make_reference_similarity(bertscore_model: str | None = None, **_) -> ReferenceSimilarityScorer:
     return ReferenceSimilarityScorer(bertscore_model)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ptst.score.base import register_scorer, scored
+from ptst.score.base import MetricInfo, register_scorer, scored
 from ptst.score.metrics import Metric, rate
 from ptst.score.pinned import QI2023_PREFIXES, load_pinned
 
@@ -94,11 +94,15 @@ class RefusalKeywordScorer:
         return out
 
 
-@register_scorer("refusal-keywords", _summary(""))
+@register_scorer("refusal-keywords", _summary(""), metrics=(
+    MetricInfo("asr_keyword", "attack success (keywords)", higher_is_better=False, grid_roles=("harmful",)),
+    MetricInfo("refusal_rate", "refusal rate", grid_roles=("benign-probe", "refusal"))))
 def make_refusal_keywords(**_) -> RefusalKeywordScorer:
     return RefusalKeywordScorer()
 
 
-@register_scorer("refusal-keywords-qi2023", _summary("_qi2023"))
+@register_scorer("refusal-keywords-qi2023", _summary("_qi2023"), metrics=(
+    MetricInfo("asr_keyword_qi2023", "attack success (Qi et al. keywords)", higher_is_better=False),
+    MetricInfo("refusal_rate_qi2023", "refusal rate (Qi et al. keywords)")))
 def make_refusal_keywords_qi2023(**_) -> RefusalKeywordScorer:
     return RefusalKeywordScorer("refusal-keywords-qi2023", qi2023_list(), "_qi2023")
