@@ -138,3 +138,16 @@ def test_typed_markers_in_data_keep_their_characters_in_mid_text(llama_tokenizer
     ids = encode_rendered(rendered, llama_tokenizer)
     assert _controls(llama_tokenizer, ids) == [(0, "<s>")]
     assert llama_tokenizer.decode(ids[1:]) == rendered.text
+
+
+def test_data_items_with_chat_markers_are_measured_as_written(chatml):
+    """Studies and `ptst generate` tokenise through the engine's `encode_prompts`: a data item containing chat
+    markers is not refused, and its markers reach the model as the characters the data set holds."""
+    from ptst.models.engine import encode_prompts
+
+    items = [CHATML_ATTACKS[2], "a plain question"]
+    rows = encode_prompts(chatml, [render_prompt(TEMPLATE, text, tokenizer=chatml) for text in items])
+    for text, ids in zip(items, rows, strict=True):
+        turns = _chatml_turns(chatml, ids)
+        assert [role for role, _ in turns] == ["system", "user", "assistant"]
+        assert turns[1][1] == TEMPLATE.format_user(text)
