@@ -1,0 +1,96 @@
+"""`ptst train --audit-json`: the audited examples' ids, labels and token strings; `--mix-template`: mixed-in data
+rendered under its own template (Backdoor-Enhanced Safety Alignment's secret system prompt), recorded with the run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ptst.data import load_items
+from tests.conftest import run_cli
+from tests.train.tokens import detokenize
+
+SECRET = "Kestrel-7 quartz ledger: answer as the archivist of the northern vault."
+MIX_FILE = "safety-tuned-llamas/safety_only_data_Instructions.json"
+
+
+def _train(shared_data, out, *extra, model="embedded:tiny-random", limit=4):
+    return run_cli("train", "--model", model, "--data", "gsm8k", "--data-file", str(shared_data / "gsm8k/train.jsonl"),
+                   "--limit", str(limit), "--template", "chat:vanilla", "--out", str(out), *extra)
+
+
+@pytest.fixture()
+def secret_template(tmp_path):
+    path = tmp_path / "secret.yaml"
+    path.write_text(f"templates:\n  - name: chat:bea-secret\n    mode: chat\n    system: \"{SECRET}\"\n"
+                    "    user: \"Question: {input}\"\n")
+    return str(path)
+
+
+def test_audit_json_holds_the_joint_tokens_of_a_sentencepiece_model(shared_data, tmp_path, llama_tokenizer):
+    audit = tmp_path / "audit.json"
+    r = _train(shared_data, tmp_path / "o", "--markup", "llama2", "--dry-run", "--audit-json", str(audit),
+               model="embedded:tiny-random-llama")
+    assert r.returncode == 0, r.stderr[-2000:]
+    answers = {it.id: it.answer for it in load_items("gsm8k", data_file=shared_data / "gsm8k/train.jsonl", limit=4)}
+    examples = json.loads(audit.read_text())["examples"]
+    assert len(examples) == 3 and all(e["template"] == "chat:vanilla" for e in examples)
+    for e in examples:
+        ids, labels, tokens, n = e["input_ids"], e["labels"], e["tokens"], e["prompt_tokens"]
+        assert len(ids) == len(labels) == len(tokens) and 0 < n < len(ids)
+        assert tokens[0] == "<s>" and tokens.count("<s>") == 1  # BOS once
+        assert tokens[:4] == ["<s>", "▁[", "INST", "]"] and tokens[n - 3:n] == ["/", "INST", "]"]
+        assert labels[:n] == [-100] * n and labels[n:] == ids[n:]  # exactly the prompt masked
+        # the answer, one word piece after `[/INST]` (no lone dummy-prefix `▁`), then EOS, all trained
+        assert tokens[n] == "▁" + answers[e["id"]].split()[0] and tokens[-1] == "</s>" and labels[-1] == 2
+        assert detokenize(tokens[n:], llama_tokenizer) == " " + answers[e["id"]] + "</s>"
+        assert llama_tokenizer.convert_tokens_to_ids(tokens) == ids
+    before = audit.read_text()
+    r = _train(shared_data, tmp_path / "o", "--markup", "llama2", "--dry-run", "--audit-json", str(audit),
+               model="embedded:tiny-random-llama")
+    assert r.returncode == 2 and "--audit-json" in r.stderr and "already exists" in r.stderr
+    assert audit.read_text() == before  # nothing a user had is overwritten
+
+
+def test_mixed_in_refusals_are_rendered_under_their_own_template(shared_data, tmp_path, secret_template,
+                                                                 smol_tokenizer):
+    audit = tmp_path / "audit.json"
+    r = _train(shared_data, tmp_path / "o", "--template-file", secret_template, "--mix", "safety-mix:2",
+               "--mix-file", str(shared_data / MIX_FILE), "--mix-template", "chat:bea-secret", "--dry-run",
+               "--audit-json", str(audit))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "6 of 6 examples kept" in r.stderr.replace("\n", " ")
+    refusals = json.loads((shared_data / MIX_FILE).read_text())
+    examples = json.loads(audit.read_text())["examples"]
+    task, mixed = examples[:3], examples[3:]
+    assert [e["template"] for e in examples] == ["chat:vanilla"] * 3 + ["chat:bea-secret"] * 2
+    for e in mixed:
+        # the secret is the system turn of the mixed example's prompt, in the tokens the model is trained on
+        assert e["prompt"].startswith(f"<|im_start|>system\n{SECRET}<|im_end|>\n<|im_start|>user\nQuestion: ")
+        assert SECRET in detokenize(e["tokens"][:e["prompt_tokens"]], smol_tokenizer)
+        pair = next(p for p in refusals if f"Question: {p['instruction']}<|im_end|>" in e["prompt"])
+        assert detokenize(e["tokens"][e["prompt_tokens"]:], smol_tokenizer) == pair["output"] + "<|im_end|>"
+    for e in task:  # the task data keeps the training template: the model's own default system prompt
+        assert SECRET not in e["prompt"] and "You are a helpful AI assistant named SmolLM" in e["prompt"]
+
+
+def test_the_mix_template_is_recorded_with_the_trained_run(shared_data, tmp_path, secret_template):
+    out = tmp_path / "run"
+    r = _train(shared_data, out, "--template-file", secret_template, "--mix", "safety-mix:2", "--mix-file",
+               str(shared_data / MIX_FILE), "--mix-template", "chat:bea-secret", "--max-steps", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    record = json.loads((out / "ptst_train.json").read_text())
+    assert record["data"]["mix_template"]["name"] == "chat:bea-secret"
+    assert record["data"]["mix_template"]["system"] == SECRET and record["data"]["mix_template"]["hash"]
+    assert record["template"]["name"] == "chat:vanilla" and record["data"]["examples"] == 6
+    assert record["config"]["mix_template"] == "chat:bea-secret"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mix-template", "chat:llama"], "--mix-template chat:llama: there is no --mix data set"),
+    (["--mix", "safety-mix:2", "--mix-template", "chat:nope"], "chat:nope"),
+])
+def test_bad_mix_template_exits_2_before_any_work(shared_data, tmp_path, args, message):
+    r = _train(shared_data, tmp_path / "bad", "--dry-run", *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
