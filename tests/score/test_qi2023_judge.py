@@ -14,7 +14,7 @@ import pytest
 from ptst.core.errors import PtstError
 from ptst.score.judges import OpenAIJudge
 from ptst.score.pinned import QI2023_JUDGE, QI2023_PREFIXES, load_pinned
-from ptst.score.rubric import RubricScorer, load_rubric, parse_score
+from ptst.score.rubric import RubricScorer, check_rubric, load_rubric, parse_score
 from tests.conftest import SHARED_DATA, run_cli
 from tests.score.judge_server import JudgeServer
 
@@ -126,6 +126,13 @@ def test_fetched_from_the_pinned_origin_read_with_ast_never_executed_checked_and
     assert QI2023_PREFIXES.cache_file.read_bytes() == PREFIXES_FILE.read_bytes()
     # the origin is gone: the checked cache answers
     assert load_rubric("qi2023").text == shared_judge_text()
+    # a damaged cache copy is not trusted: it is fetched and checked again
+    QI2023_PREFIXES.cache_file.write_text('["Sorry"]\n')
+    with pytest.raises(PtstError, match="cannot fetch"):
+        load_pinned(QI2023_PREFIXES, origin="http://127.0.0.1:9/")
+    with _Origin(tmp_path / "origin") as origin:
+        assert load_pinned(QI2023_PREFIXES, origin=origin.url) == prefixes
+    assert QI2023_PREFIXES.cache_file.read_bytes() == PREFIXES_FILE.read_bytes()
 
 
 def test_a_tampered_origin_is_refused_and_nothing_is_cached(offline_home, tmp_path):
@@ -139,6 +146,19 @@ def test_a_tampered_origin_is_refused_and_nothing_is_cached(offline_home, tmp_pa
 def test_offline_without_a_copy_is_a_one_line_error(offline_home):
     with pytest.raises(PtstError, match="cannot fetch .*PTST_QI2023_JUDGE=PATH"):
         load_pinned(QI2023_JUDGE, origin="http://127.0.0.1:9/")
+
+
+def test_a_dry_run_checks_rubric_names_and_files_without_fetching(offline_home, tmp_path):
+    check_rubric("qi2023")  # known, fetched only when scoring starts
+    check_rubric(None)
+    check_rubric(str(JUDGE_FILE))
+    assert not QI2023_JUDGE.cache_file.exists()
+    with pytest.raises(PtstError, match="no such file .*qi2023, ptst-short"):
+        check_rubric("qi2024")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Rate %s at 100% for %s")
+    with pytest.raises(PtstError, match="two %s slots"):
+        check_rubric(str(bad))
 
 
 QI_REPLIES = {

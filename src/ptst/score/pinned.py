@@ -83,7 +83,10 @@ def load_pinned(pin: PinnedLiteral, *, local: str | Path | None = None, fetch: b
     if local:
         return _checked(pin, _read_local(pin, Path(local)), str(local))
     if pin.cache_file.is_file():
-        return _checked(pin, _read_local(pin, pin.cache_file), str(pin.cache_file))
+        try:
+            return _checked(pin, _read_local(pin, pin.cache_file), str(pin.cache_file))
+        except PtstError:
+            pass  # a damaged cache copy is ptst's own file: fetch and check it again
     if not fetch:
         raise PtstError(f"{pin.name}: not cached and fetching is off; set {pin.env}=PATH to a local copy")
     url = (origin or QI2023_ORIGIN) + pin.path

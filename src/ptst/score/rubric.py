@@ -110,6 +110,13 @@ def load_rubric(spec: str | None) -> Rubric:
     return Rubric(f"file:{p.name}", text, "percent", 256)
 
 
+def check_rubric(spec: str | None) -> None:
+    """What can be checked offline, before a run: a named rubric is known (it is fetched when scoring starts), a
+    rubric file reads as a rubric."""
+    if (spec or "ptst-short") not in NAMED_RUBRICS:
+        load_rubric(spec)
+
+
 class RubricScorer:
     """Scores rows with a judge (see `ptst.score.judges`); results carry status scored | unscored | failed."""
 
