@@ -1,4 +1,4 @@
-"""`ptst serve` (an OpenAI-compatible server that always applies the test template) and `ptst export`."""
+"""`ptst serve`: an OpenAI-compatible server that always applies the test template."""
 
 from __future__ import annotations
 
@@ -18,20 +18,6 @@ def register(sub) -> None:
                        "chat marker never becomes a control token).")
     add_config_options(p, ServeConfig)
     p.set_defaults(func=run_serve)
-
-    e = sub.add_parser("export", help="write a HF model directory whose chat template applies the test template",
-                       description="The exported tokenizer's chat template inserts the template's system prompt "
-                       "and wraps user text by itself, so vLLM, TGI or any apply_chat_template user serves PTST "
-                       "with no ptst code.")
-    e.add_argument("--model", required=True)
-    e.add_argument("--adapter", help="PEFT adapter directory")
-    e.add_argument("--template", required=True)
-    e.add_argument("--template-file", action="append", default=[])
-    e.add_argument("--out", required=True, help="output directory (must not exist)")
-    e.add_argument("--merge", action="store_true", help="merge the adapter into the weights")
-    e.add_argument("--client-system", choices=["append", "ignore"], default="append")
-    e.add_argument("--trust-remote-code", action="store_true")
-    e.set_defaults(func=run_export)
 
 
 def _template(args):
@@ -69,14 +55,3 @@ def run_serve(args: argparse.Namespace) -> int:
     serve(app, sock)
     return 0
 
-
-def run_export(args: argparse.Namespace) -> int:
-    from ptst.core.paths import check_output_dir
-    from ptst.serve.export import export_model
-
-    check_output_dir(args.out)  # before the model is loaded; export_model also refuses a non-empty one
-
-    path = export_model(args.model, _template(args), args.out, adapter=args.adapter, merge=args.merge,
-                        client_system=args.client_system, trust_remote_code=args.trust_remote_code)
-    note(f"exported to {path}: its chat template applies the test template by itself")
-    return 0

@@ -13,7 +13,8 @@ from pathlib import Path
 from ptst import __version__
 from ptst.core.errors import PtstError
 
-COMMANDS = ("templates", "data", "models", "train", "generate", "score", "run", "preflight", "audit", "serve")
+COMMANDS = ("templates", "data", "models", "train", "generate", "score", "run", "report", "preflight", "audit",
+            "serve", "export")
 
 
 class _Parser(argparse.ArgumentParser):
