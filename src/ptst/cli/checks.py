@@ -43,7 +43,7 @@ def check_study(cfg, where: str) -> None:
 
 
 def _check_judge(judge, where: str) -> None:
-    from ptst.score.rubric import load_rubric
+    from ptst.score.rubric import check_rubric
 
     if judge.base_url and not judge.judge_model:
         raise PtstError(f"{where}: judge.judge_model: needed with judge.base_url (the model name the endpoint "
@@ -52,7 +52,7 @@ def _check_judge(judge, where: str) -> None:
         raise PtstError(f"{where}: judge.base_url: {judge.base_url!r} is not an http:// or https:// URL")
     if judge.judge_local:
         _check_model(judge.judge_local, f"{where}: judge.judge_local")
-    _named(f"{where}: judge.rubric", load_rubric, judge.rubric)
+    _named(f"{where}: judge.rubric", check_rubric, judge.rubric)
 
 
 def _check_model(ref: str, where: str) -> None:
@@ -144,6 +144,24 @@ def check_judge_answered(scored_file: str | Path, summary: dict, judge: str) -> 
     if len(errors) == len(results):
         raise PtstError(f"judge {redact_url(judge)}: all {len(errors)} judge calls failed ({errors[0]}); nothing "
                         "was scored: check --base-url, --judge-model and --api-key-env")
+
+
+def check_scores_complete(run_dir: str | Path) -> None:
+    """After `ptst run`: cells a judge could not score (every call failed) make the run a failure, named."""
+    import json
+
+    from ptst.store.study_store import StudyStore
+
+    store = StudyStore(run_dir)
+    try:
+        failed = list(json.loads(store.get_meta("failed_scores") or "{}").values())
+    finally:
+        store.close()
+    if failed:
+        calls = sum(f["failed"] for f in failed)
+        raise PtstError(f"{run_dir}: {len(failed)} cell(s) not fully scored by {failed[0]['scorer']}: {calls} judge "
+                        f"call(s) failed ({failed[0]['error']}); the report shows them as failed: check the judge "
+                        "settings and run the same command again to score them")
 
 
 def hold_run_dir(path: str | Path, *, enabled: bool = True):

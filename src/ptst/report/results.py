@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
     cfg = store.config()
     cfg["template_safety"] = template_safety(store.templates() or _manifest_templates(Path(run_dir)))
     evals = {e["name"]: e for e in cfg.get("evals", [])}
+    failed = json.loads(store.get_meta("failed_scores") or "{}")  # see ptst.study.evaluate.note_failed_scores
     out: list[Result] = []
     for cell in store.active_cells():
         if cell["eval_name"] not in evals:
@@ -66,6 +68,10 @@ def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
             by_id = store.scores(cell["id"], name)
             results = [by_id.get(s["id"]) for s in samples if s["id"] in by_id]
             if not results:
+                if f"{cell['id']}/{name}" in failed:  # shown as failed, never as a number
+                    out += [Result(cell["train_template"] or "base", cell["test_template"], cell["seed"], cell["step"],
+                                   cell["eval_name"], role, name, info.name, math.nan, 0, math.nan, math.nan, "failed")
+                            for info in scorers.get(name).metrics]
                 continue
             for m in scorers.get(name).summarize(results):
                 out.append(Result(cell["train_template"] or "base", cell["test_template"], cell["seed"], cell["step"],

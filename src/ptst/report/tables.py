@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import asdict
 
 from ptst.report.results import LABELS, Result, grid, primary_metrics, template_safety
@@ -45,6 +46,8 @@ def cell_kind(row: str, col: str, cfg: dict | None = None) -> str:
 
 def format_cell(value: tuple, percent: bool) -> str:
     mean, std, low, high, n = value
+    if math.isnan(mean):  # no sample scored: every judge call failed (or no reply could be read)
+        return "failed"
     f = (lambda v: f"{100 * v:.1f}") if percent else (lambda v: f"{v:.3f}")
     return f"{f(mean)} ± {f(std)}" if std is not None else f"{f(mean)} [{f(low)}, {f(high)}]"
 

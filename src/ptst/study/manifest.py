@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ptst.core.hashing import content_hash
 from ptst.core.io import atomic_write_json
+from ptst.core.redact import redact_config
 from ptst.core.versions import package_versions
 from ptst.study.config import StudyConfig
 from ptst.study.plan import Plan
@@ -34,8 +35,8 @@ def write_manifest(run_dir: str | Path, cfg: StudyConfig, plan: Plan, *, started
     names = sorted({*cfg.test_templates, *(cfg.train.templates if cfg.train else [])})
     manifest = {
         "study": cfg.name,
-        "config": cfg.model_dump(),
-        "config_hash": content_hash(cfg.model_dump()),
+        "config": redact_config(cfg.model_dump()),  # a base_url's credentials are never written down
+        "config_hash": content_hash(redact_config(cfg.model_dump())),
         "templates": {n: {**get_template(n).content(), "hash": get_template(n).identity} for n in names},
         "seeds": cfg.train.seeds if cfg.train else [],
         "plan": {"trainings": [{"id": t.id, "template": t.template, "seed": t.seed, "dir": t.dirname}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.hashing import canonical_json, content_hash
+from ptst.core.redact import redact_config
 from ptst.store.study_store import StudyStore
 from ptst.study.config import StudyConfig
 from ptst.study.manifest import write_manifest
@@ -27,8 +28,8 @@ def open_run(cfg: StudyConfig, run_dir: Path, *, allow_extend: bool = False) -> 
 
 def check_config(store: StudyStore, cfg: StudyConfig, allow_extend: bool, run_dir: Path) -> None:
     """A run directory belongs to one config; a changed one is refused (naming the differences) unless extending."""
-    new = cfg.model_dump()
-    old = store.config()
+    new = redact_config(cfg.model_dump())
+    old = redact_config(store.config())  # a base_url's credentials are never stored
     if old:
         for key, field in StudyConfig.model_fields.items():  # a setting added to ptst later, at its default,
             if key not in old and new.get(key) == field.default:  # changes nothing in a run made before it
