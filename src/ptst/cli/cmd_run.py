@@ -1,4 +1,4 @@
-"""`ptst run [CONFIG.yaml]`: a whole study (the main job), resumable; and `ptst report RUN_DIR`."""
+"""`ptst run [CONFIG.yaml]`: a whole study (the main job), resumable."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from ptst.cli.checks import check_scores_complete, check_study, hold_run_dir
+from ptst.cli.cmd_report import print_report
 from ptst.cli.console import note, out
 
 
@@ -21,9 +22,6 @@ def register(sub) -> None:
     p.add_argument("--allow-extend", action="store_true", help="accept a changed config and add only new cells")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     p.set_defaults(func=run)
-    r = sub.add_parser("report", help="(re)write the tables, plots and report.html of a run directory")
-    r.add_argument("run_dir", help="a `ptst run` directory")
-    r.set_defaults(func=report)
 
 
 def default_config_path() -> Path:
@@ -46,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     note(f"study {cfg.name} ({path}) -> {run_dir}")
     with hold_run_dir(run_dir):  # one process per run directory; removed again if the run is refused at once
         run_study(cfg, run_dir, allow_extend=args.allow_extend, progress=not args.no_progress)
-        _report(run_dir)
+        print_report(run_dir)
     check_scores_complete(run_dir)
     return 0
 
@@ -64,22 +62,6 @@ def _placeholder_preflight(cfg):
         data["train"]["templates"] = list(dict.fromkeys("chat:llama" if t == PREFLIGHT else t
                                                         for t in data["train"]["templates"]))
     return type(cfg).model_validate(data)
-
-
-def report(args: argparse.Namespace) -> int:
-    _report(Path(args.run_dir))
-    return 0
-
-
-def _report(run_dir: Path) -> None:
-    from ptst.report import terminal_tables, write_report
-
-    written = write_report(run_dir)
-    for table in terminal_tables(written["results"], written["config"]):
-        out().print(table)
-    note("bold green: PTST cells (trained without a safety prompt, tested with one); italic: same template")
-    note(f"report: {run_dir / 'report.html'} (also results.md, results.csv, "
-         f"{len(written['files']) - 3} pictures)")
 
 
 def _print_plan(cfg, plan, run_dir: Path) -> None:

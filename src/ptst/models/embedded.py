@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -199,12 +198,6 @@ def _save_tiny_llama(tokenizer, target: Path) -> None:
 
 BUILDERS = {"dequantise": _dequantise, "tiny-random": _build_tiny_random,
             "tiny-random-llama": _build_tiny_random_llama}
-
-
-def remove(name: str) -> None:
-    spec = embedded.get(name)
-    if spec.cache_dir.exists():
-        shutil.rmtree(spec.cache_dir)
 
 
 def _status(message: str) -> None:

@@ -96,7 +96,6 @@ def render_prompt(template: Template, text: str, *, tokenizer: Any = None, marku
                     False, spans)
 
 
-CLIENT_SYSTEM_POLICIES = ("append", "ignore", "reject")
 
 
 def build_conversation(template: Template, conversation: list[dict], *, client_system: str = "append",

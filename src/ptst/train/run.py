@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -164,7 +163,3 @@ def _record(cfg: TrainConfig, groups, stats, trainer, result, resume) -> dict:
         "loss_curve": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
         "versions": package_versions(),
     }
-
-
-def read_record(out: str | Path) -> dict:
-    return json.loads((Path(out) / RECORD).read_text())
