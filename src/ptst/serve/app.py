@@ -103,6 +103,11 @@ def create_app(loaded, batcher: Batcher, opts: ServeOptions):
             return error(413, too_large)
         except RequestError as err:
             return error(err.status, err.message, err.kind, err.param)
+        except Exception as err:  # a bug, not the client's fault: details go to the log, never to the client
+            # an exception's text may quote the prompt, so the log has it only under --log-content
+            log.error("preparing a request failed: %s", type(err).__name__, exc_info=opts.log_content)
+            return error(500, "the server failed to prepare this request; the server log has the details",
+                         "server_error")
         return await _complete(prepared)
 
     async def _complete(prepared: Prepared):
