@@ -4,9 +4,11 @@ rendered under its own template (Backdoor-Enhanced Safety Alignment's secret sys
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from ptst.core.errors import PtstError
 from ptst.data import load_items
 from tests.conftest import run_cli
 from tests.train.tokens import detokenize
@@ -94,3 +96,29 @@ def test_the_mix_template_is_recorded_with_the_trained_run(shared_data, tmp_path
 def test_bad_mix_template_exits_2_before_any_work(shared_data, tmp_path, args, message):
     r = _train(shared_data, tmp_path / "bad", "--dry-run", *args)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_studys_mix_template_is_part_of_its_training_identity(shared_data, tmp_path, secret_template):
+    from ptst.study.config import load_study_config
+    from ptst.study.plan import build_plan
+    from ptst.study.training import train_config
+
+    def study(name: str, mix: str) -> Path:
+        path = tmp_path / f"study-{name}.yaml"
+        path.write_text(
+            f"model: embedded:tiny-random\ntemplate_files: [{secret_template}]\n"
+            f"train:\n  data: gsm8k\n  data_file: {shared_data / 'gsm8k/train.jsonl'}\n  limit: 4\n"
+            f"  templates: [chat:vanilla]\n{mix}test_templates: [chat:vanilla]\n"
+            "evals:\n  - {name: harmful, data: 'builtin:harmful', scorers: [refusal-keywords]}\n")
+        return path
+
+    mix = f"  mix: safety-mix:2\n  mix_file: {shared_data / MIX_FILE}\n"
+    cfg = load_study_config(study("secret", mix + "  mix_template: chat:bea-secret\n"))
+    secret = build_plan(cfg, offline_ok=True).trainings[0]
+    same = build_plan(load_study_config(study("same", mix)), offline_ok=True).trainings[0]
+    assert secret.spec["mix_template"]["system"] == SECRET
+    assert "mix_template" not in same.spec  # studies run before mix templates keep their training identity
+    assert secret.id != same.id and secret.spec["template"] == same.spec["template"]
+    assert train_config(cfg, secret, tmp_path / "out").mix_template == "chat:bea-secret"
+    with pytest.raises(PtstError, match="mix_template needs mix"):
+        load_study_config(study("bad", "  mix_template: chat:bea-secret\n"))

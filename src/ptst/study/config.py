@@ -37,7 +37,15 @@ class TrainSpec(DataRef):
     hyper: Hyper = Field(default_factory=Hyper, description="training hyper-parameters")
     mix: str | None = Field(None, description="refusal data to mix in: NAME[:N]")
     mix_file: str | None = Field(None, description="local file of the mix data set")
+    mix_template: str | None = Field(None, description="template of the mix data (default: each run's training "
+                                     "template), e.g. a secret system prompt (Backdoor-Enhanced Safety Alignment)")
     eval_every_steps: int | None = Field(None, ge=1, description="also evaluate checkpoints every N steps")
+
+    @model_validator(mode="after")
+    def _mix_template_needs_mix(self) -> TrainSpec:
+        if self.mix_template and not self.mix:
+            raise ValueError("mix_template needs mix: the data set it renders")
+        return self
 
 
 class Judge(_Strict):

@@ -86,7 +86,8 @@ def resolve_templates(cfg: StudyConfig) -> dict[str, Template]:
     anywhere: the study's templates are the study's (and are stored with its run)."""
     from_files = {t.name: t for path in cfg.template_files for t in read_template_file(path)}
     out = {}
-    for name in [*cfg.test_templates, *(cfg.train.templates if cfg.train else [])]:
+    mix_template = [cfg.train.mix_template] if cfg.train and cfg.train.mix_template else []
+    for name in [*cfg.test_templates, *(cfg.train.templates if cfg.train else []), *mix_template]:
         if name == PREFLIGHT:
             raise PtstError("the template 'preflight' is resolved when the study runs (dry runs count it as "
                             "chat:llama)")
@@ -94,7 +95,8 @@ def resolve_templates(cfg: StudyConfig) -> dict[str, Template]:
     return out
 
 
-def training_run(cfg: StudyConfig, template: Template, seed: int) -> TrainingRun:
+def training_run(cfg: StudyConfig, template: Template, seed: int, mix_template: Template | None = None
+                 ) -> TrainingRun:
     train = cfg.train
     assert train is not None
     spec = {"model": cfg.model, "data": data_identity(train), "template": template.content(),
@@ -102,6 +104,8 @@ def training_run(cfg: StudyConfig, template: Template, seed: int) -> TrainingRun
             "mix_file_sha256": _file_identity(train.mix_file) if train.mix_file else None,
             "markup": cfg.markup, "system_policy": cfg.system_policy,
             "save_steps": train.eval_every_steps}
+    if mix_template is not None:  # only then: runs made before mix templates existed keep their identity
+        spec["mix_template"] = mix_template.content()
     return TrainingRun(content_hash(spec), template.name, seed, spec)
 
 
@@ -135,8 +139,9 @@ def build_plan(cfg: StudyConfig, *, offline_ok: bool = False) -> Plan:
     notes: list[str] = []
     eval_items = {} if offline_ok else {ev.name: _items(ev) for ev in cfg.evals}
     items = {ev.name: _count_offline(ev, notes) if offline_ok else len(eval_items[ev.name]) for ev in cfg.evals}
-    trainings = ([training_run(cfg, templates[t], s) for t in cfg.train.templates for s in cfg.train.seeds]
-                 if cfg.train else [])
+    mix_template = templates[cfg.train.mix_template] if cfg.train and cfg.train.mix_template else None
+    trainings = ([training_run(cfg, templates[t], s, mix_template) for t in cfg.train.templates
+                  for s in cfg.train.seeds] if cfg.train else [])
     variants = ([variant_for(None)] if cfg.include_base else []) + [variant_for(t) for t in trainings]
     cells = [c for v in variants for c in cells_for(cfg, v, templates)]
     train_items = 0

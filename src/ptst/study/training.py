@@ -24,7 +24,8 @@ def train_config(cfg: StudyConfig, run: TrainingRun, out: Path) -> TrainConfig:
     shared = set(RenderOptions.model_fields) | set(RuntimeOptions.model_fields)
     return TrainConfig(**train.model_dump(include=set(DataSource.model_fields)), **train.hyper.model_dump(),
                        **cfg.model_dump(include=shared), model=cfg.model, template=run.template,
-                       template_file=cfg.template_files, mix=train.mix, mix_file=train.mix_file, out=str(out),
+                       template_file=cfg.template_files, mix=train.mix, mix_file=train.mix_file,
+                       mix_template=train.mix_template, out=str(out),
                        seed=run.seed, save_steps=train.eval_every_steps, logging_steps=1)
 
 
