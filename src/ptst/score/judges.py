@@ -143,6 +143,7 @@ class LocalJudge(_CachedJudge):
         self.model_name, self.max_tokens, self.batch_size = model, max_tokens, batch_size
         self.trust_remote_code = trust_remote_code
         self.calls = 0
+        self._loaded = None  # the model, loaded on first use and kept: one load per run, not per cell
 
     def judge_all(self, prompts: Sequence[Prompt], *, rubric_hash: str, progress: bool = True) -> list[JudgeReply]:
         from ptst.models import load_model
@@ -153,7 +154,9 @@ class LocalJudge(_CachedJudge):
         todo = [i for i, r in enumerate(replies) if r is None]
         if not todo:
             return replies  # type: ignore[return-value]
-        loaded = load_model(self.model_name, trust_remote_code=self.trust_remote_code)
+        if self._loaded is None:
+            self._loaded = load_model(self.model_name, trust_remote_code=self.trust_remote_code)
+        loaded = self._loaded
         judge_template = Template(name="judge", mode="chat", system=None, user="{input}")
         rendered = [render_prompt(judge_template, prompts[i][2], tokenizer=loaded.tokenizer) for i in todo]
         with ProgressBar(f"judging with {self.model_name}", len(todo), enabled=progress) as bar:
