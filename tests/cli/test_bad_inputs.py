@@ -370,3 +370,27 @@ def test_a_run_that_fails_validation_leaves_no_run_directory(tmp_path, capfd):
     err = run_refused(["run", str(study), "--out", str(tmp_path / "r")], tmp_path, capfd)
     assert "refusal-keyword" in err and "did you mean 'refusal-keywords'" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_judge_that_fails_in_a_study_is_a_failed_cell_and_its_key_is_never_stored(tmp_path, capfd):
+    study = _study(tmp_path, evals=[{"name": "h", "data": "builtin:harmful", "limit": 2,
+                                     "scorers": ["rubric", "refusal-keywords"]}],
+                   judge={"base_url": "http://me:sk-secret@127.0.0.1:9/v1", "judge_model": "j", "max_retries": 0,
+                          "timeout": 2})
+    run = tmp_path / "r"
+    for _ in range(2):  # the second run retries the failed judge calls (its config is the same, redacted)
+        code = main(["run", str(study), "--out", str(run), "--no-progress"])
+        err = capfd.readouterr().err.strip().splitlines()
+        assert code == 2 and "2 judge call(s) failed (connection error" in err[-1]
+    grid = (run / "results.md").read_text()
+    assert "| `base` | failed |" in grid and "nan" not in grid.split("## h: attack success (keywords)")[0]
+    assert "100.0" in grid.split("## h: attack success (keywords)")[1]  # the other scorer's cells are kept
+    assert not [p for p in run.rglob("*") if p.is_file() and b"sk-secret" in p.read_bytes()]
+
+
+def test_judge_cache_that_is_a_directory(tmp_path, capfd):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    err = run_refused(["score", str(_samples(tmp_path)), "--scorer", "rubric", "--judge-local", TINY, "--cache",
+                       str(cache), "--out", str(tmp_path / "o.jsonl")], tmp_path, capfd)
+    assert f"{cache}: not a readable SQLite database" in err

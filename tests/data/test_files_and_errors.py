@@ -83,3 +83,28 @@ def test_bad_parquet_file(tmp_path):
 def test_limit_must_be_positive(tmp_path):
     with pytest.raises(PtstError, match="--limit must be at least 1"):
         load_items("builtin:harmful", limit=0)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("latin1.jsonl", b'{"question": "a", "answer": "b"}\n{"question": "caf\xe9", "answer": "b"}\n',
+     "line 2: not valid UTF-8 text at byte offset 50"),
+    ("bin.csv", b"question,answer\n\x00\x01\x02,b\n", "line 2: binary content (a NUL byte at byte offset 16)"),
+    ("deep.jsonl", b"[" * 100_000 + b"\n", "line 1: malformed JSON (nested too deeply)"),
+    ("long.csv", b"question,answer\n" + b"x" * 1_000_001 + b",b\n",
+     "line 2: field 'question' is 1,000,001 characters long, more than the 1,000,000"),
+    ("long.json", b'[{"question": "' + b"x" * 1_000_001 + b'", "answer": "b"}]', "row 1: field 'question' is"),
+])
+def test_any_bytes_are_one_line_naming_the_place(tmp_path, name, content, message):
+    f = tmp_path / name
+    f.write_bytes(content)
+    with pytest.raises(PtstError) as err:
+        load_items("gsm8k", data_file=f)
+    assert message in str(err.value) and str(f) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_utf8_bom_and_long_csv_fields_load(tmp_path):
+    f = tmp_path / "bom.csv"
+    long_answer = "y" * 200_000  # longer than csv's own 128 KiB field limit
+    f.write_bytes("\ufeffquestion,answer\nWhat is 2+2?,".encode() + long_answer.encode() + b"\n")
+    items = load_items("gsm8k", data_file=f)
+    assert [(i.input, i.answer) for i in items] == [("What is 2+2?", long_answer)]

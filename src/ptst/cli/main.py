@@ -77,9 +77,9 @@ def describe_failure(err: BaseException, args: argparse.Namespace) -> str:
     if isinstance(err, UnicodeDecodeError):
         bad = next((p for p in paths if p.is_file() and not _decodes(p)), None)
         return f"{bad or 'an input file'}: not valid UTF-8 text at byte offset {err.start}; save it as UTF-8"
-    stores = [p / "store.sqlite" if p.is_dir() else p for p in paths]
-    found = next((p for p in stores if p.is_file()), None)
-    return f"{found or 'a database'}: not a readable SQLite database ({err}); it is damaged or not ptst's"
+    stores = [p / "store.sqlite" for p in paths if (p / "store.sqlite").is_file()]
+    stores += [p for p in paths if p.suffix in (".sqlite", ".sqlite3", ".db")] + [p for p in paths if p.is_dir()]
+    return f"{stores[0] if stores else 'a database'}: not a readable SQLite database ({err})"
 
 
 def _path_arguments(args: argparse.Namespace) -> list[str]:
