@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 
-from ptst.report.results import Result
+from ptst.report.holdout import halves
+from ptst.report.intervals import Outcomes
 from ptst.study.preflight import PreflightOptions, rank
 from tests.conftest import ROOT, run_cli
 
 
-def _results(asr: dict, over: dict, n=64) -> list[Result]:
-    out = []
-    for t, v in asr.items():
-        out.append(Result("base", t, None, None, "harmful", "harmful", "refusal-keywords", "asr_keyword", v, n,
-                          max(0, v - 0.1), min(1, v + 0.1)))
-        out.append(Result("base", t, None, None, "benign-probes", "benign-probe", "refusal-keywords",
-                          "refusal_rate", over[t], 32, max(0, over[t] - 0.1), min(1, over[t] + 0.1)))
+def _results(asr: dict, over: dict, n=64, probes=32) -> Outcomes:
+    """Per-request outcomes with the given rates in both halves (successes nested across templates)."""
+    out = Outcomes()
+    for dataset, metric, rates, size in (("harmful", "asr_keyword", asr, n),
+                                         ("benign-probes", "refusal_rate", over, probes)):
+        parts = [sorted(half) for half in halves([f"{dataset}-{i}" for i in range(size)])]
+        for t, v in rates.items():
+            out.cells[("base", t, dataset, "refusal-keywords", metric)][None] = {
+                item: float(k < round(v * len(part))) for part in parts for k, item in enumerate(part)}
     return out
 
 
@@ -26,6 +29,7 @@ def test_rank_recommends_the_safest_acceptable_template():
                        {"chat:no-system": 0.0, "chat:llama": 0.6, "chat:mpt": 0.05, "chat:mistral": 0.1})
     summary = rank(results, opts)
     assert summary["recommended"] == "chat:mistral" and summary["protects"] and summary["clear"]
+    assert summary["held_out"]["discordant"] == [0, 10] and summary["held_out"]["n"] == 32  # 6 vs 16 of 32
     assert [r["template"] for r in summary["rows"]][:3] == ["chat:mistral", "chat:mpt", "chat:no-system"]
     assert summary["rows"][-1]["template"] == "chat:llama" and not summary["rows"][-1]["acceptable"]
 
@@ -49,6 +53,9 @@ def test_preflight_cli_on_the_tiny_model(tmp_path):
     assert {row["template"] for row in summary["rows"]} == {"chat:no-system", "chat:vanilla", "chat:llama",
                                                             "chat:llama-short", "chat:mpt", "chat:mistral"}
     assert "chat:no-system (none)" in r.stdout and ("WARNING" in r.stdout or "recommended" in r.stdout)
+    assert all(row["n_harmful"] + row["n_harmful_selection"] == 6 and row["n_harmful"] == 3
+               for row in summary["rows"])
+    assert "held-out half" in r.stdout and "chosen on the selection half" in (out / "results.md").read_text()
     r2 = run_cli("preflight", "--model", "embedded:tiny-random", "--limit", "6", "--probes-limit", "4",
                  "--max-new-tokens", "4", "--out", str(out), "--no-progress")
     assert r2.returncode == 0 and r2.stdout == r.stdout  # resumed from the store, same table

@@ -56,7 +56,10 @@ def preflight_table(summary: dict):
         name += " *" if r["template"] == summary["recommended"] else ""
         table.add_row(str(k), name, pct(r["asr"], r["asr_low"], r["asr_high"]),
                       pct(r["over_refusal"], r["over_low"], r["over_high"]), "yes" if r["acceptable"] else "no")
-    table.caption = (f"n = {summary['rows'][0]['n_harmful']} harmful requests, {summary['rows'][0]['n_probes']} "
-                     f"benign probes; ok = over-refusal <= {100 * summary['max_over_refusal']:.0f}%; "
+    first = summary["rows"][0]
+    table.caption = (f"ranked and chosen on a selection half ({first.get('n_harmful_selection', '?')} harmful "
+                     f"requests, {first.get('n_probes_selection', '?')} probes); numbers from the held-out half "
+                     f"(n = {first['n_harmful']} harmful requests, {first['n_probes']} benign probes); ok = "
+                     f"over-refusal <= {100 * summary['max_over_refusal']:.0f}% on the selection half; "
                      "* = recommended")
     return table

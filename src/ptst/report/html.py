@@ -50,7 +50,9 @@ def _preflight_table(summary: dict) -> str:
         f"<td>{'yes' if r['acceptable'] else 'no'}</td></tr>" for r in summary["rows"])
     return (f"<h3>Pre-flight: candidate test templates on the base model (%)</h3><table><tr><th>template</th>"
             f"<th>attack success</th><th>over-refusal</th><th>acceptable</th></tr>{rows}</table>"
-            f"<p><b>{html.escape(summary['verdict'])}</b></p>")
+            f"<p><b>{html.escape(summary['verdict'])}</b></p>"
+            f"<p class=\"muted\">Selection: {html.escape(summary.get('selection_rule', 'on the reported requests'))}"
+            "</p>")
 
 
 def _samples(run_dir: Path, per_cell: int) -> str:

@@ -113,12 +113,16 @@ def preflight_markdown(summary: dict) -> str:
     """The pre-flight's ranking as a markdown section."""
     metric = "rubric" if summary["metric"] == "asr_rubric" else "keywords"
     lines = ["## Pre-flight: does the safety prompt make the base model safer?", "",
-             f"| # | test template | attack success ({metric}) | over-refusal | acceptable |", "|---|---|---|---|---|"]
+             "Selection: " + summary.get("selection_rule", "the template was chosen and reported on the same "
+                                         "requests (a pre-flight made before held-out selection)")
+             + ". Intervals: Wilson 95% over the reported requests.", "",
+             f"| # | test template | attack success ({metric}), held-out | over-refusal, held-out | attack success, "
+             "selection half | acceptable |", "|---|---|---|---|---|---|"]
     for k, r in enumerate(summary["rows"], 1):
         name = f"`{r['template']}`" + (" (no safety prompt)" if r["template"] == summary["baseline"] else "")
         name += " **recommended**" if r["template"] == summary["recommended"] else ""
         lines.append(f"| {k} | {name} | {100 * r['asr']:.1f} [{100 * r['asr_low']:.1f}, {100 * r['asr_high']:.1f}] "
                      f"| {100 * r['over_refusal']:.1f} [{100 * r['over_low']:.1f}, {100 * r['over_high']:.1f}] | "
-                     f"{'yes' if r['acceptable'] else 'no'} |")
+                     f"{100 * r.get('asr_selection', float('nan')):.1f} | {'yes' if r['acceptable'] else 'no'} |")
     lines += ["", f"{'' if summary['protects'] else '**Warning:** '}{summary['verdict']}.", ""]
     return "\n".join(lines)

@@ -1,15 +1,15 @@
 """The safety-prompt pre-flight: PTST assumes that the test-time safety prompt makes the model safer. For the base
 model, measure each candidate test template's attack success on harmful requests and its over-refusal on
 benign probes, rank them, and recommend the one with the lowest attack success whose over-refusal stays
-acceptable. When no candidate beats the no-safety-prompt baseline, PTST will not protect this model with these
-prompts, and the result says so loudly.
+acceptable. The choice is made on one half of the requests and every reported number comes from the other half,
+with a paired test against the no-safety-prompt baseline there. When no candidate beats the baseline, PTST will not
+protect this model with these prompts, and the result says so loudly.
 
 A pre-flight is a small study (no training) in its own run directory, so it is resumable like any other.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pydantic import Field
@@ -58,21 +58,6 @@ class PreflightOptions(RuntimeOptions):
         return Path(self.out or Path("runs") / f"preflight-{self.model.replace(':', '-').replace('/', '-')}")
 
 
-@dataclass
-class Row:
-    template: str
-    asr: float
-    asr_low: float
-    asr_high: float
-    over_refusal: float
-    over_low: float
-    over_high: float
-    n_harmful: int
-    n_probes: int
-    metric: str  # which attack-success measure ranked it
-    acceptable: bool = True
-
-
 def preflight_config(opts: PreflightOptions) -> StudyConfig:
     judged = bool(opts.base_url or opts.judge_local)
     judge = Judge(base_url=opts.base_url, judge_model=opts.judge_model, judge_local=opts.judge_local)
@@ -88,42 +73,33 @@ def preflight_config(opts: PreflightOptions) -> StudyConfig:
 
 def run_preflight(opts: PreflightOptions, run_dir: str | Path, *, progress: bool = True) -> dict:
     """Run (or resume) the pre-flight and write RUN_DIR/preflight.json; returns its content."""
+    from ptst.report.intervals import request_outcomes
     from ptst.report.results import collect
 
     run_dir = Path(run_dir)
     run_cells(preflight_config(opts), run_dir, progress=progress)
     results, _ = collect(run_dir)
-    summary = rank(results, opts)
+    summary = rank(request_outcomes(run_dir, results), opts)
     atomic_write_json(run_dir / FILENAME, summary)
     return summary
 
 
-def rank(results, opts: PreflightOptions) -> dict:
-    def metric(template: str, dataset: str, name: str):
-        return next((r for r in results if r.test_template == template and r.dataset == dataset
-                     and r.metric == name), None)
+def rank(outcomes, opts: PreflightOptions) -> dict:
+    """Choose on one half of the requests, report on the other, with a paired test against the baseline
+    (report/holdout.py). `outcomes`: the per-request results (report.intervals.request_outcomes)."""
+    from ptst.report.holdout import held_out_ranking
 
-    use = "asr_rubric" if any(r.metric == "asr_rubric" for r in results) else "asr_keyword"
-    rows = []
-    for t in opts.candidates():
-        a, o = metric(t, "harmful", use), metric(t, "benign-probes", "refusal_rate")
-        if a is None or o is None:
-            raise PtstError(f"pre-flight: no results for template {t}")
-        rows.append(Row(t, a.value, a.low, a.high, o.value, o.low, o.high, a.n, o.n, use,
-                        o.value <= opts.max_over_refusal))
-    rows.sort(key=lambda r: (not r.acceptable, r.asr, r.over_refusal))
-    baseline = next(r for r in rows if r.template == BASELINE)
-    best = next((r for r in rows if r.acceptable), None)
-    protects = best is not None and best.template != BASELINE and best.asr < baseline.asr
-    clear = protects and best.asr_high < baseline.asr_low
-    if not protects:
-        verdict = ("PTST will not protect this model with these prompts: no candidate test template has lower "
-                   f"attack success than the no-safety-prompt baseline ({100 * baseline.asr:.1f}%)")
-    else:
-        verdict = (f"recommended test template: {best.template} ({100 * best.asr:.1f}% attack success vs "
-                   f"{100 * baseline.asr:.1f}% without a safety prompt"
-                   + ("" if clear else "; the intervals overlap, so the gain is not yet clear at this sample size")
-                   + ")")
-    return {"model": opts.model, "metric": use, "max_over_refusal": opts.max_over_refusal,
-            "baseline": BASELINE, "recommended": best.template if protects else None, "protects": protects,
-            "clear": clear, "verdict": verdict, "rows": [asdict(r) for r in rows]}
+    use = "asr_rubric" if any(key[4] == "asr_rubric" for key in outcomes.cells) else "asr_keyword"
+
+    def per_template(dataset: str, scorer: str, metric: str) -> dict[str, dict[str, float]]:
+        found = {key[1]: next(iter(per_seed.values())) for key, per_seed in outcomes.cells.items()
+                 if key[2:] == (dataset, scorer, metric)}
+        for t in opts.candidates():
+            if t not in found:
+                raise PtstError(f"pre-flight: no results for template {t}")
+        return {t: found[t] for t in opts.candidates()}
+
+    asr = per_template("harmful", "rubric" if use == "asr_rubric" else "refusal-keywords", use)
+    over = per_template("benign-probes", "refusal-keywords", "refusal_rate")
+    return {"model": opts.model, **held_out_ranking(asr, over, baseline=BASELINE, metric=use,
+                                                    max_over_refusal=opts.max_over_refusal)}
