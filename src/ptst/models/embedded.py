@@ -201,4 +201,6 @@ BUILDERS = {"dequantise": _dequantise, "tiny-random": _build_tiny_random,
 
 
 def _status(message: str) -> None:
-    sys.stderr.write(f"ptst: {message}\n")
+    from ptst.core.console import note
+
+    note(f"ptst: {message}")

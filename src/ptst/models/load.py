@@ -130,9 +130,9 @@ def _attach_adapter(model, adapter: str, *, merge: bool):
     except Exception as err:  # peft raises ValueError, RuntimeError, KeyError... for an adapter that does not fit
         raise PtstError(f"--adapter {adapter}: cannot attach it to the model ({_first_line(err)})") from None
     if base and Path(base).name != Path(model.config._name_or_path or "").name:
-        import sys
+        from ptst.core.console import note
 
-        sys.stderr.write(f"ptst: note: adapter {adapter} was trained on {base}\n")
+        note(f"ptst: note: adapter {adapter} was trained on {base}")
     return peft_model.merge_and_unload() if merge else peft_model
 
 

@@ -7,9 +7,9 @@ and score, through `ptst.generate.cells`), `executors` (where evaluation runs) a
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from ptst.core.console import note
 from ptst.models.engines import get_engine
 from ptst.study.cells import evaluation_tasks, total_units
 from ptst.study.config import PREFLIGHT, StudyConfig
@@ -59,7 +59,7 @@ def resolve_preflight(cfg: StudyConfig, run_dir: Path, *, progress: bool = True)
                                              device=cfg.device), run_dir / "preflight", progress=progress)
     chosen = summary["recommended"] or summary["rows"][0]["template"]
     if not summary["protects"]:
-        sys.stderr.write(f"ptst: WARNING: {summary['verdict']}; using {chosen}\n")
+        note(f"ptst: WARNING: {summary['verdict']}; using {chosen}")
     data = cfg.model_dump()
 
     def swap(names: list[str]) -> list[str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from ptst.core.console import note
 from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_json
 from ptst.core.versions import package_versions
@@ -21,7 +21,7 @@ LORA_TARGETS = {t: ["q_proj", "k_proj", "v_proj", "o_proj"]
                 for t in ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "phi3")}
 
 
-def run_training(cfg: TrainConfig, *, log=lambda msg: sys.stderr.write(f"ptst: {msg}\n"), callbacks=(),
+def run_training(cfg: TrainConfig, *, log=lambda msg: note(f"ptst: {msg}"), callbacks=(),
                  quiet: bool = False) -> dict:
     """Train and save; returns the training record (also written to OUT/ptst_train.json). `callbacks` are
     Trainer callbacks (a study uses one for its own progress display, with `quiet` turning off the Trainer's)."""
