@@ -10,7 +10,7 @@ from ptst.core.errors import PtstError
 from ptst.core.hub import prepare_hub_access
 from ptst.data.item import Item
 from ptst.data.readers import Row, read_rows
-from ptst.data.registry import DatasetSpec, get_dataset
+from ptst.data.registry import DatasetSpec, get_dataset, side_of_split
 
 _NEEDS_ANSWER = ("task", "refusal")
 _FALLBACKS = ("text", "column1", "column2")  # txt files and CSV files without a header
@@ -36,7 +36,7 @@ def load_items(name: str, *, data_file: str | Path | None = None, data_format: s
         split = split or (spec.train_split if purpose == "train" else spec.eval_split)
         rows, where = _hub_rows(spec, split)
         items = _rows_to_items(spec, rows, where, input_field, answer_field)
-    return subsample(items, limit, seed)
+    return subsample(side_of_split(spec, items, purpose), limit, seed)
 
 
 def subsample(items: list[Item], limit: int | None, seed: int) -> list[Item]:
