@@ -26,10 +26,11 @@ def add_config_options(parser: argparse.ArgumentParser, model: type[BaseModel], 
         flags = [f"--{name.replace('_', '-')}", *extra.get("aliases", ())]
         default = None if field.is_required() else field.get_default(call_default_factory=True)
         shown = " (required)" if field.is_required() else "" if default in (None, (), []) else f" (default: {default})"
-        kwargs: dict = {"dest": name, "default": argparse.SUPPRESS, "help": f"{field.description or ''}{shown}"}
+        text = f"{field.description or ''}{shown}".replace("%", "%%")  # argparse formats help with %
+        kwargs: dict = {"dest": name, "default": argparse.SUPPRESS, "help": text}
         ann = _strip_optional(field.annotation)
-        if ann is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
+        if ann is bool:  # a field named no_X is the flag --no-X alone
+            kwargs["action"] = "store_true" if name.startswith("no_") else argparse.BooleanOptionalAction
         else:
             kwargs["metavar"] = extra.get("metavar", name.upper())
             if typing.get_origin(ann) is typing.Literal:
