@@ -148,13 +148,11 @@ def check_judge_answered(scored_file: str | Path, summary: dict, judge: str) -> 
 
 def check_scores_complete(run_dir: str | Path) -> None:
     """After `ptst run`: cells a judge could not score (every call failed) make the run a failure, named."""
-    import json
-
     from ptst.store.study_store import StudyStore
 
     store = StudyStore(run_dir)
     try:
-        failed = list(json.loads(store.get_meta("failed_scores") or "{}").values())
+        failed = list(store.failed_scores().values())
     finally:
         store.close()
     if failed:

@@ -56,7 +56,7 @@ def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
     cfg = store.config()
     cfg["template_safety"] = template_safety(store.templates() or _manifest_templates(Path(run_dir)))
     evals = {e["name"]: e for e in cfg.get("evals", [])}
-    failed = json.loads(store.get_meta("failed_scores") or "{}")  # see ptst.study.evaluate.note_failed_scores
+    failed = store.failed_scores()  # `ptst run` ends with an error naming them; the report shows them as failed
     out: list[Result] = []
     for cell in store.active_cells():
         if cell["eval_name"] not in evals:

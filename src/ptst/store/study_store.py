@@ -86,6 +86,19 @@ class StudyStore:
     def templates(self) -> dict[str, dict]:
         return json.loads(self.get_meta("templates") or "{}")
 
+    def failed_scores(self) -> dict[str, dict]:
+        """'CELL/SCORER' -> what a scorer could not score in that cell (every judge call failed) and why."""
+        return json.loads(self.get_meta("failed_scores") or "{}")
+
+    def note_failed_scores(self, cell_id: str, scorer: str, failed: list[dict]) -> None:
+        """Record (or, with none failed, clear) the failures of one scorer in one cell."""
+        record, key = self.failed_scores(), f"{cell_id}/{scorer}"
+        if failed:
+            record[key] = {"cell": cell_id, "scorer": scorer, "failed": len(failed), "error": failed[0].get("error")}
+        else:
+            record.pop(key, None)
+        self.set_meta("failed_scores", json.dumps(record, sort_keys=True))
+
     # trainings and variants
     def add_training(self, tid: str, template: str, seed: int, spec: dict) -> None:
         self.db.execute("INSERT OR IGNORE INTO trainings (id, template, seed, spec) VALUES (?, ?, ?, ?)",

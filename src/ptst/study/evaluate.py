@@ -107,21 +107,7 @@ def score_cell(ctx: EvalContext, cell: Cell) -> None:
             failed = [(res or {}).get("status") == "failed" for res in results]  # not stored: a rerun retries them
             ctx.store.add_scores(cell.id, name, [(r["id"], res) for r, res, f in zip(rows, results, failed, strict=True)
                                                  if not f])
-            note_failed_scores(ctx.store, cell.id, name, [res for res, f in zip(results, failed, strict=True) if f])
-
-
-def note_failed_scores(store, cell_id: str, scorer: str, failed: list[dict]) -> None:
-    """Keep, in the store's meta `failed_scores`, which cells a scorer could not score (every judge call failed
-    after its retries) and why: `ptst run` ends with an error naming them, and the report shows them as failed."""
-    import json
-
-    record = json.loads(store.get_meta("failed_scores") or "{}")
-    key = f"{cell_id}/{scorer}"
-    if failed:
-        record[key] = {"cell": cell_id, "scorer": scorer, "failed": len(failed), "error": failed[0].get("error")}
-    else:
-        record.pop(key, None)
-    store.set_meta("failed_scores", json.dumps(record, sort_keys=True))
+            ctx.store.note_failed_scores(cell.id, name, [res for res, f in zip(results, failed, strict=True) if f])
 
 
 def make_scorer(cfg: StudyConfig, name: str):
