@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ptst.cli.console import note, out, write_raw
+from ptst.templates.render import SYSTEM_POLICIES
 
 
 def register(sub) -> None:
@@ -21,7 +22,7 @@ def register(sub) -> None:
     group = p_show.add_mutually_exclusive_group()
     group.add_argument("--model", help="render through this model's own chat template")
     group.add_argument("--markup", choices=["llama2", "openai"], help="render with a fixed markup instead")
-    p_show.add_argument("--system-policy", default="auto", choices=["auto", "native", "fold"],
+    p_show.add_argument("--system-policy", default="auto", choices=SYSTEM_POLICIES,
                         help="what to do when the chat template has no system role (default: auto = fold)")
     p_show.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
     add_template_file_option(p_show)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from ptst.core.errors import PtstError
 from ptst.templates.encode import control_text_in, encode_text
@@ -28,8 +28,8 @@ from ptst.templates.spans import traced as _traced
 
 Markup = Literal["auto", "llama2", "openai"]
 SystemPolicy = Literal["auto", "native", "fold"]
-MARKUPS = ("auto", "llama2", "openai")
-SYSTEM_POLICIES = ("auto", "native", "fold")
+MARKUPS: tuple[str, ...] = get_args(Markup)
+SYSTEM_POLICIES: tuple[str, ...] = get_args(SystemPolicy)
 _PROBE = "ptst-system-probe-7f3a"
 
 
