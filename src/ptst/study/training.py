@@ -14,6 +14,7 @@ from ptst.store.study_store import StudyStore
 from ptst.study.config import StudyConfig
 from ptst.study.plan import TrainingRun, Variant
 from ptst.study.progress import StudyProgress, trainer_callback
+from ptst.templates.registry import template_scope
 from ptst.train import TrainConfig, run_training
 
 
@@ -40,8 +41,9 @@ def ensure_trained(cfg: StudyConfig, store: StudyStore, run_dir: Path, run: Trai
     tmp = run_dir / "train" / f".{run.dirname}.partial"
     shutil.rmtree(tmp, ignore_errors=True)  # an interrupted run restarts: same seed, same result
     bar.note(f"training {run.template} seed {run.seed} -> {final}")
-    record = run_training(train_config(cfg, run, tmp), log=bar.note,
-                          callbacks=[trainer_callback(bar, step_units)], quiet=True)
+    with template_scope():  # the study's template files, registered for training, are gone after it
+        record = run_training(train_config(cfg, run, tmp), log=bar.note,
+                              callbacks=[trainer_callback(bar, step_units)], quiet=True)
     tmp.rename(final)
     store.finish_training(run.id, str(final), record)
 
