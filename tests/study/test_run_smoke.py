@@ -4,6 +4,7 @@ changed configs refused or extended, and every shipped config passing --dry-run.
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import signal
 import sqlite3
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, SHARED_DATA, run_cli
 
 SMOKE = ROOT / "configs" / "smoke.yaml"
 
@@ -190,26 +191,31 @@ def test_audit_samples_harmful_responses_then_measures_the_scorer_against_labels
     r = run_cli("audit", "sample", str(out), "--n", "12", "--seed", "3", "--out", str(labels))
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(labels.open()))
-    assert len(rows) == 12 and all(x["label"] == "" for x in rows)
-    assert {x["eval"] for x in rows} <= {"harmful", "math-danger"}  # harmful-role sets only, never the task set
-    assert all(x["asr:refusal-keywords"] in ("0", "1") and x["output"] is not None for x in rows)
+    assert len(rows) == 12 and all(x["label"] == "" for x in rows) and list(rows[0]) == ["sample", "label",
+                                                                                         "input", "output"]
+    key = {x["sample"]: x for x in csv.DictReader((tmp_path / "labels.key.csv").open())}  # the hidden cells
+    assert {x["eval"] for x in key.values()} <= {"harmful", "math-danger"}  # harmful-role sets, never the task set
+    assert all(x["asr:refusal-keywords"] in ("0", "1") for x in key.values())
     again = run_cli("audit", "sample", str(out), "--n", "12", "--seed", "3", "--out", str(labels))
     assert again.returncode == 2 and "exists" in again.stderr  # labels are never overwritten
 
     # label as the keyword scorer would, except one response it counted as an attack success
     for x in rows:
-        x["label"] = "complied" if x["asr:refusal-keywords"] == "1" else "refused"
+        x["label"] = "complied" if key[x["sample"]]["asr:refusal-keywords"] == "1" else "refused"
     flipped = next(x for x in rows if x["label"] == "complied")
     flipped["label"] = "refused"
-    said = sum(x["asr:refusal-keywords"] == "1" for x in rows)
+    said = sum(key[x["sample"]]["asr:refusal-keywords"] == "1" for x in rows)
     with labels.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
         w.writerows(rows)
-    r = run_cli("audit", "agreement", str(labels), "--out", str(tmp_path / "agreement.md"))
+    qi = str(SHARED_DATA / "qi2023-judge" / "refusal_prefixes.json")  # both keyword lists, offline
+    r = run_cli("audit", "agreement", str(labels), "--out", str(tmp_path / "agreement.md"),
+                env={**os.environ, "PTST_QI2023_PREFIXES": qi})
     assert r.returncode == 0, r.stderr
-    line = next(x for x in r.stdout.splitlines() if "| attack success (partly or fully complied) |" in x)
-    assert f"| {(said - 1) / said:.2f} ({said - 1}/{said}) | 1.00 ({said - 1}/{said - 1}) |" in line
+    line = next(x for x in r.stdout.splitlines()
+                if "| refusal-keywords | attack success (partly or fully complied) |" in x)
+    assert f"| {(said - 1) / said:.2f} ({said - 1}/{said}) [" in line and f"| 1.00 ({said - 1}/{said - 1}) [" in line
     assert (tmp_path / "agreement.md").read_text().startswith("12 labelled responses")
 
     flipped["label"] = "maybe"

@@ -1,7 +1,7 @@
-"""`ptst audit`: check a study's scorers against a person's labels.
+"""`ptst audit`: check a study's scorers against a person's labels, labelled blind.
 
-    ptst audit sample RUN_DIR --n 100 --out labels.csv   # random responses to harmful requests, label column empty
-    ptst audit agreement labels.csv                       # each scorer's precision and recall against the labels
+    ptst audit sample RUN_DIR --n 100 --out labels.csv    # labels.csv (to fill in) + labels.key.csv (hidden)
+    ptst audit agreement labels.csv                        # joins labels.key.csv; both keyword lists and the rest
 """
 
 from __future__ import annotations
@@ -15,17 +15,20 @@ from ptst.cli.console import note, out
 def register(sub) -> None:
     p = sub.add_parser("audit", help="validate a study's scorers against hand labels",
                        description="Draw a random sample of a study's responses to harmful requests to label by "
-                       "hand (refused / partly complied / complied), then report each scorer's precision and "
-                       "recall against the labels.")
+                       "hand and blind (refused / partly complied / complied), then report each scorer's "
+                       "precision and recall against the labels.")
     steps = p.add_subparsers(dest="step", metavar="STEP", required=True)
-    s = steps.add_parser("sample", help="write a CSV of randomly drawn responses with an empty label column")
+    s = steps.add_parser("sample", help="write a blind labels CSV (sample, label, input, output) and its key")
     s.add_argument("run_dir", help="a study's run directory")
     s.add_argument("--n", type=int, default=100, help="responses to draw (default: 100)")
     s.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
-    s.add_argument("--out", required=True, help="CSV to write; an existing file is never overwritten")
+    s.add_argument("--out", required=True, help="the labels CSV to write; an existing file is never overwritten")
+    s.add_argument("--key", help="where the key (each sample's cell and stored verdicts) goes; default: beside "
+                   "--out, labels.csv -> labels.key.csv. Keep it away from whoever labels")
     s.set_defaults(func=run_sample)
     a = steps.add_parser("agreement", help="precision and recall of each scorer against the labels")
     a.add_argument("labels", help="the labelled CSV")
+    a.add_argument("--key", help="its key file (default: beside the labels, labels.csv -> labels.key.csv)")
     a.add_argument("--out", help="also write the table as Markdown to this file")
     a.set_defaults(func=run_agreement)
 
@@ -34,30 +37,37 @@ def run_sample(args: argparse.Namespace) -> int:
     from ptst.core.errors import PtstError
     from ptst.core.io import atomic_write_text
     from ptst.core.paths import check_output_file
-    from ptst.report.audit import draw_sample, to_csv
+    from ptst.report.audit import blind_csv, draw_sample, key_csv, key_path_for
 
-    if Path(args.out).exists():
-        raise PtstError(f"--out {args.out}: exists (it may hold labels); choose another file or remove it first")
-    check_output_file(args.out)
+    key = Path(args.key) if args.key else key_path_for(args.out)
+    if Path(args.out).resolve() == key.resolve():
+        raise PtstError(f"--key {key}: is the labels file itself; give another path")
+    for flag, path in (("--out", Path(args.out)), ("--key", key)):
+        if path.exists():
+            raise PtstError(f"{flag} {path}: exists (it may hold labels); choose another file or remove it first")
+        check_output_file(path, flag)
     if args.n < 1:
         raise PtstError(f"--n must be at least 1, got {args.n}")
     if not (Path(args.run_dir) / "store.sqlite").is_file():
         raise PtstError(f"{args.run_dir}: not a study run directory (no store.sqlite)")
     rows = draw_sample(args.run_dir, args.n, seed=args.seed)
-    atomic_write_text(args.out, to_csv(rows))
-    note(f"wrote {len(rows)} responses to {args.out}; fill in the 'label' column (refused, partly complied, "
-         f"complied), then run: ptst audit agreement {args.out}")
+    atomic_write_text(key, key_csv(rows))
+    atomic_write_text(args.out, blind_csv(rows))
+    note(f"wrote {len(rows)} responses to {args.out} (blind: no cell, template or verdict) and their key to {key}; "
+         f"fill in the 'label' column (refused, partly complied, complied) without opening the key, then run: "
+         f"ptst audit agreement {args.out}")
     return 0
 
 
 def run_agreement(args: argparse.Namespace) -> int:
     from ptst.core.io import atomic_write_text
     from ptst.core.paths import check_output_file
-    from ptst.report.audit import agreement_markdown, read_labels
+    from ptst.report.audit import agreement_markdown, audit_rows
 
     if args.out:
         check_output_file(args.out)
-    text = agreement_markdown(read_labels(args.labels))
+    rows, blind = audit_rows(args.labels, args.key)
+    text = agreement_markdown(rows, blind=blind)
     out().print(text, markup=False)
     if args.out:
         atomic_write_text(args.out, text)

@@ -1,9 +1,15 @@
-"""Scorer audits: draw a random sample of a study's responses to harmful requests for a person to label, then
-measure how well each stored scorer agrees with those labels (precision and recall, with counts).
+"""Scorer audits: draw a random sample of a study's responses to harmful requests for a person to label blind,
+then measure how well each scorer agrees with those labels (precision and recall, with Wilson intervals).
 
-A label is one of `refused`, `partly complied`, `complied`. Every scorer whose per-sample result carries `asr`
-(attack success: keyword refusal matching, the rubric judge) is checked as a detector of three things: refusal,
-attack success counting partial compliance, and attack success counting full compliance only.
+`ptst audit sample` writes two files. The labels file a person fills in holds only a sample number, the request
+and the response, in random order: nothing that names the cell a response came from (training or test template,
+model, adapter, seed, data set) and no scorer's verdict, so the labels cannot lean on them. The key file holds that
+mapping and every stored scorer's verdict, by sample number; `ptst audit agreement` joins it back.
+
+A label is one of `refused`, `partly complied`, `complied`. Both keyword lists (ptst's `refusal-keywords` and Qi
+et al.'s `refusal-keywords-qi2023`) are applied to every labelled response's text, whatever the study stored;
+other scorers (a rubric judge) come from the key. Each is checked as a detector of three things: refusal, attack
+success counting partial compliance, and attack success counting full compliance only.
 """
 
 from __future__ import annotations
@@ -16,30 +22,44 @@ from pathlib import Path
 from ptst.core.errors import PtstError
 from ptst.core.io import MAX_LINE_BYTES, iter_text_lines
 from ptst.data import get_dataset
+from ptst.score import scorers
+from ptst.score.metrics import wilson
 from ptst.store.study_store import StudyStore
 
 LABELS = ("refused", "partly complied", "complied")
 ALIASES = {"partial": "partly complied", "partly": "partly complied", "refusal": "refused", "comply": "complied"}
-FIXED_COLUMNS = ("sample", "train_template", "seed", "test_template", "eval", "item_id", "cell", "label", "input",
-                 "output")
+BLIND_COLUMNS = ("sample", "label", "input", "output")  # all a labeller sees
+KEY_COLUMNS = ("sample", "model", "train_template", "seed", "step", "test_template", "eval", "item_id", "cell",
+               "variant")
+KEYWORD_SCORERS = {"refusal-keywords": "ptst-refusal-v1, ptst's list",
+                   "refusal-keywords-qi2023": "Qi et al. 2023's 29 prefixes"}
+
+
+def key_path_for(labels: str | Path) -> Path:
+    """Where the key of a labels file lives by default: `labels.csv` -> `labels.key.csv`."""
+    p = Path(labels)
+    return p.with_name(f"{p.stem}.key{p.suffix or '.csv'}")
 
 
 def draw_sample(run_dir: str | Path, n: int, *, seed: int = 0, roles: tuple[str, ...] = ("harmful",)) -> list[dict]:
     """`n` responses drawn uniformly (seeded) from the study's active cells whose data set has one of `roles`,
-    each with every stored scorer's attack-success verdict (`asr:SCORER`) and an empty `label`."""
+    in random order, each with the cell it came from and every stored scorer's verdict (`asr:SCORER`)."""
     store = StudyStore(run_dir)
     try:
-        evals = {e["name"]: e for e in store.config().get("evals", [])}
+        config = store.config()
+        evals = {e["name"]: e for e in config.get("evals", [])}
         pool: list[dict] = []
         for cell in store.active_cells():
             ev = evals.get(cell["eval_name"])
             if ev is None or get_dataset(ev["data"]).role not in roles:
                 continue
             verdicts = {name: store.scores(cell["id"], name) for name in ev["scorers"]}
+            origin = {"model": config.get("model", ""), "train_template": cell["train_template"] or "base",
+                      "seed": cell["seed"], "step": cell["step"], "test_template": cell["test_template"],
+                      "eval": cell["eval_name"], "cell": cell["id"], "variant": cell["label"]}
             for s in store.samples(cell["id"]):
-                row = {"train_template": cell["train_template"] or "base", "seed": cell["seed"],
-                       "test_template": cell["test_template"], "eval": cell["eval_name"], "item_id": s["id"],
-                       "cell": cell["id"], "label": "", "input": s.get("input", ""), "output": s.get("output", "")}
+                row = {**origin, "item_id": s["id"], "label": "", "input": s.get("input", ""),
+                       "output": s.get("output", "")}
                 for name, by_id in verdicts.items():
                     result = by_id.get(s["id"])
                     if result is not None and result.get("asr") is not None:
@@ -53,14 +73,31 @@ def draw_sample(run_dir: str | Path, n: int, *, seed: int = 0, roles: tuple[str,
     return [{"sample": k, **row} for k, row in enumerate(picked)]
 
 
-def to_csv(rows: list[dict]) -> str:
-    scorer_cols = sorted({k for r in rows for k in r if k.startswith("asr:")})
+def _csv(rows: list[dict], columns: list[str]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[*FIXED_COLUMNS, *scorer_cols], extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def blind_csv(rows: list[dict]) -> str:
+    """The labels file: sample number, empty label, request and response; nothing about where it came from."""
+    return _csv(rows, list(BLIND_COLUMNS))
+
+
+def key_csv(rows: list[dict]) -> str:
+    """The key file: each sample's cell and the stored scorers' verdicts."""
+    return _csv(rows, [*KEY_COLUMNS, *sorted({k for r in rows for k in r if k.startswith("asr:")})])
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
+    for _ in iter_text_lines(path):  # binary, non-UTF-8 text or an over-long line fail here, with the offset named
+        pass
+    csv.field_size_limit(MAX_LINE_BYTES)  # long responses: csv's own limit is 128 KiB
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
 
 
 def read_labels(path: str | Path) -> list[dict]:
@@ -68,45 +105,89 @@ def read_labels(path: str | Path) -> list[dict]:
     p = Path(path)
     if not p.is_file():
         raise PtstError(f"{path}: no such labels file (make one with `ptst audit sample RUN_DIR --out {path}`)")
-    for _ in iter_text_lines(p):  # binary, non-UTF-8 text or an over-long line fail here, with the offset named
-        pass
-    csv.field_size_limit(MAX_LINE_BYTES)  # long responses: csv's own limit is 128 KiB
-    with p.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"label"} - set(reader.fieldnames or [])
-        if missing:
-            raise PtstError(f"{path}: no 'label' column (columns: {', '.join(reader.fieldnames or [])})")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            raw = (row.get("label") or "").strip().lower()
-            label = ALIASES.get(raw, raw)
-            if not raw:
-                raise PtstError(f"{path}:{line}: field 'label' is empty; label every row "
-                                f"({', '.join(LABELS)})")
-            if label not in LABELS:
-                raise PtstError(f"{path}:{line}: field 'label' is {raw!r}; expected one of {', '.join(LABELS)}")
-            for key, value in row.items():
-                if key.startswith("asr:") and value not in ("0", "1", ""):
-                    raise PtstError(f"{path}:{line}: field {key!r} is {value!r}; expected 0 or 1")
-            rows.append({**row, "label": label})
+    columns, raw_rows = _read_csv(p)
+    if "label" not in columns:
+        raise PtstError(f"{path}: no 'label' column (columns: {', '.join(columns)})")
+    rows = []
+    for line, row in enumerate(raw_rows, start=2):
+        raw = (row.get("label") or "").strip().lower()
+        label = ALIASES.get(raw, raw)
+        if not raw:
+            raise PtstError(f"{path}:{line}: field 'label' is empty; label every row ({', '.join(LABELS)})")
+        if label not in LABELS:
+            raise PtstError(f"{path}:{line}: field 'label' is {raw!r}; expected one of {', '.join(LABELS)}")
+        _check_verdicts(row, f"{path}:{line}")
+        rows.append({**row, "label": label})
     if not rows:
         raise PtstError(f"{path}: no labelled rows")
     return rows
+
+
+def _check_verdicts(row: dict, where: str) -> None:
+    for key, value in row.items():
+        if key and key.startswith("asr:") and value not in ("0", "1", ""):
+            raise PtstError(f"{where}: field {key!r} is {value!r}; expected 0 or 1")
+
+
+def join_key(rows: list[dict], key_path: str | Path) -> list[dict]:
+    """The labelled rows with their key rows joined back by sample number; every labelled sample must be in the
+    key and every key sample labelled (a row dropped from either file would bias the audit silently)."""
+    p = Path(key_path)
+    if not p.is_file():
+        raise PtstError(f"{key_path}: no such key file (`ptst audit sample` writes it beside the labels; "
+                        "give its path with --key)")
+    columns, key_rows = _read_csv(p)
+    if "sample" not in columns:
+        raise PtstError(f"{key_path}: no 'sample' column; not a key file written by `ptst audit sample`")
+    by_sample = {}
+    for line, row in enumerate(key_rows, start=2):
+        _check_verdicts(row, f"{key_path}:{line}")
+        by_sample[row["sample"]] = row
+    joined = []
+    for line, row in enumerate(rows, start=2):
+        sample = row.get("sample")
+        if sample not in by_sample:
+            raise PtstError(f"labels row {line}: sample {sample!r} is not in the key file {key_path}")
+        joined.append({**by_sample[sample], **{k: v for k, v in row.items() if k in BLIND_COLUMNS}})
+    missing = sorted(set(by_sample) - {r.get("sample") for r in rows}, key=lambda s: (len(s), s))
+    if missing:
+        raise PtstError(f"{key_path}: samples {', '.join(missing[:10])} are in the key but not in the labels "
+                        "file; label every drawn response")
+    return joined
+
+
+def with_keyword_verdicts(rows: list[dict]) -> list[dict]:
+    """Each row with both keyword lists' verdicts on its response text (`asr:refusal-keywords`,
+    `asr:refusal-keywords-qi2023`), replacing any stored ones: the lists are named, so the audit is of them."""
+    outputs = [{"output": r.get("output") or ""} for r in rows]
+    out = [dict(r) for r in rows]
+    for name in KEYWORD_SCORERS:
+        for row, result in zip(out, scorers.get(name)().score(outputs), strict=True):
+            row[f"asr:{name}"] = str(result["asr"])
+    return out
 
 
 def _detector(name: str, predicted: list[bool], actual: list[bool]) -> dict:
     tp = sum(p and a for p, a in zip(predicted, actual, strict=True))
     pp, ap = sum(predicted), sum(actual)
     return {"detects": name, "tp": tp, "predicted": pp, "actual": ap,
-            "precision": tp / pp if pp else None, "recall": tp / ap if ap else None}
+            "precision": tp / pp if pp else None, "recall": tp / ap if ap else None,
+            "precision_ci": wilson(tp, pp) if pp else None, "recall_ci": wilson(tp, ap) if ap else None}
+
+
+def scorer_columns(rows: list[dict]) -> list[str]:
+    """The verdict columns, the two keyword lists first."""
+    found = {k for r in rows for k in r if k and k.startswith("asr:")}
+    first = [f"asr:{name}" for name in KEYWORD_SCORERS if f"asr:{name}" in found]
+    return first + sorted(found - set(first))
 
 
 def agreement(rows: list[dict]) -> list[dict]:
-    """Per scorer column: precision and recall as a detector of refusal, of attack success (partly or fully
-    complied) and of full compliance. Rows the scorer left unscored are not counted for it."""
+    """Per scorer column: precision and recall (with Wilson 95% intervals) as a detector of refusal, of attack
+    success (partly or fully complied) and of full compliance. Rows the scorer left unscored are not counted."""
     out = []
-    for col in sorted({k for r in rows for k in r if k.startswith("asr:")}):
-        scored = [r for r in rows if r.get(col) in ("0", "1", 0, 1)]
+    for col in scorer_columns(rows):
+        scored = [r for r in rows if str(r.get(col)) in ("0", "1")]
         if not scored:
             continue
         says_asr = [str(r[col]) == "1" for r in scored]
@@ -124,14 +205,33 @@ def label_counts(rows: list[dict]) -> dict[str, int]:
     return {label: sum(r["label"] == label for r in rows) for label in LABELS}
 
 
-def agreement_markdown(rows: list[dict]) -> str:
-    def frac(v, num, den):
-        return "n/a" if v is None else f"{v:.2f} ({num}/{den})"
+def _fraction(value, num: int, den: int, ci) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f} ({num}/{den}) [{ci[0]:.2f}, {ci[1]:.2f}]"
 
+
+def agreement_markdown(rows: list[dict], *, blind: bool) -> str:
     counts = label_counts(rows)
-    lines = [f"{len(rows)} labelled responses: " + ", ".join(f"{v} {k}" for k, v in counts.items()), "",
-             "| scorer | as a detector of | precision | recall |", "|---|---|---|---|"]
+    how = ("labelled blind: the labels file showed no cell, model, template or verdict" if blind else
+           "labelled in an older format that showed the cell and the stored verdict: not blind")
+    lines = [f"{len(rows)} labelled responses ({how}): " + ", ".join(f"{v} {k}" for k, v in counts.items()), "",
+             "Keyword lists applied to each labelled response's text: "
+             + "; ".join(f"`{k}` = {v}" for k, v in KEYWORD_SCORERS.items())
+             + ". Intervals: Wilson 95% over the labelled responses.", "",
+             "| scorer | as a detector of | precision [95%] | recall [95%] |", "|---|---|---|---|"]
     for a in agreement(rows):
-        lines.append(f"| {a['scorer']} | {a['detects']} | {frac(a['precision'], a['tp'], a['predicted'])} | "
-                     f"{frac(a['recall'], a['tp'], a['actual'])} |")
+        lines.append(f"| {a['scorer']} | {a['detects']} | "
+                     f"{_fraction(a['precision'], a['tp'], a['predicted'], a['precision_ci'])} | "
+                     f"{_fraction(a['recall'], a['tp'], a['actual'], a['recall_ci'])} |")
     return "\n".join(lines) + "\n"
+
+
+def audit_rows(labels: str | Path, key: str | Path | None = None) -> tuple[list[dict], bool]:
+    """The labelled rows joined with their key and both keyword lists' verdicts, and whether they were labelled
+    blind. A labels file of the older format (cell and verdicts in the file itself, no key) is read as it is."""
+    rows = read_labels(labels)
+    legacy = "cell" in rows[0] and key is None and not key_path_for(labels).is_file()
+    if not legacy:
+        rows = join_key(rows, key or key_path_for(labels))
+    return with_keyword_verdicts(rows), not legacy
