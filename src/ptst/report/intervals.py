@@ -4,7 +4,6 @@ into results.csv beside the per-seed rows, and `statistics_markdown` writes them
 
 from __future__ import annotations
 
-import json
 import math
 import zlib
 from collections import defaultdict
@@ -47,16 +46,14 @@ def request_outcomes(run_dir: str | Path, results: list[Result]) -> Outcomes:
     """Each request's outcome per metric (the scorer's summary of that one request). A metric whose cell value
     is not the mean of its requests' values cannot be resampled by request, so it is left out."""
     store = StudyStore(run_dir)
-    cfg = json.loads(store.get_meta("config") or "{}")
-    active = set(json.loads(store.get_meta("active_cells") or "[]"))
-    evals = {e["name"]: e for e in cfg.get("evals", [])}
+    evals = {e["name"]: e for e in store.config().get("evals", [])}
     out = Outcomes()
-    for cell in store.cells():
-        if cell["id"] not in active or cell["eval_name"] not in evals or cell["step"] is not None:
+    for cell in store.active_cells():
+        if cell["eval_name"] not in evals or cell["step"] is not None:
             continue
         ev = evals[cell["eval_name"]]
         out.role[cell["eval_name"]] = get_dataset(ev["data"]).role
-        items = [s["id"] for s in store.samples(cell["id"])]
+        items = sorted(store.sample_ids(cell["id"]))
         for name in ev["scorers"]:
             by_id, summarize = store.scores(cell["id"], name), scorers.get(name).summarize
             for item in (i for i in items if i in by_id):
