@@ -1,4 +1,5 @@
-"""Generation engines, registered by name: `ptst` (ptst's own loop), `hf` (transformers.generate), `vllm`.
+"""Generation engines, registered by name: `ptst` (ptst's own loop), `hf` (transformers.generate), `vllm`,
+`llamacpp` (llama.cpp on the model's GGUF, the `[cpu-fast]` extra).
 
 Adding an engine: one module here that registers itself (`@register_engine`), and its name in BUILTIN."""
 
@@ -15,7 +16,7 @@ from ptst.models.engines.base import (
     stop_token_ids,
 )
 
-BUILTIN = ("ptst", "hf", "vllm")
+BUILTIN = ("ptst", "hf", "vllm", "llamacpp")
 for _name in BUILTIN:
     importlib.import_module(f"ptst.models.engines.{_name}")
 
