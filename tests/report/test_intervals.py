@@ -166,3 +166,28 @@ def test_one_seed_report_says_intervals_cover_requests_only(two_seed_run, tmp_pa
     assert not [r for r in rows if r["seed"] == "all"]
     diff = _pick(rows, comparison="PTST vs same-template training", dataset="harmful", metric="asr_keyword")
     assert [r["covers"] for r in diff] == ["requests (paired bootstrap 95%, 1 seed)"]
+
+
+def test_highlighted_pairs_compare_each_ptst_cell_with_each_baseline_as_deployed():
+    from ptst.report.intervals import Outcomes, highlighted_pairs
+    from ptst.report.results import Result
+
+    cells = [("chat:vanilla", "chat:vanilla"), ("chat:vanilla", "chat:llama"), ("chat:llama", "chat:llama"),
+             ("bea", "bea:secret"), ("bea", "chat:llama"), ("safety-mix", "chat:vanilla")]
+    out = Outcomes()
+    for train, test in cells:
+        out.cells[(train, test, "harmful", "refusal-keywords", "asr_keyword")][0] = {"r1": 1.0, "r2": 0.0}
+    results = [Result(train, test, 0, None, "harmful", "harmful", "refusal-keywords", "asr_keyword", 0.5, 2, 0.0,
+                      1.0) for train, test in cells]
+    safety = {"chat:vanilla": False, "chat:llama": True, "bea:secret": True, "bea": False, "safety-mix": False}
+
+    def is_ptst(row, col):
+        return row != col and not safety[row] and safety[col]
+
+    pairs = highlighted_pairs(out, results, is_ptst, {"bea": "bea:secret", "safety-mix": "chat:vanilla"})
+    ptst = ("chat:vanilla", "chat:llama")
+    assert sorted((label, a[:2], b[:2]) for label, a, b in pairs) == sorted([
+        ("PTST vs same-template training", ptst, ("chat:llama", "chat:llama")),
+        ("safety prompt at test time, same model", ptst, ("chat:vanilla", "chat:vanilla")),
+        ("PTST vs baseline bea", ptst, ("bea", "bea:secret")),
+        ("PTST vs baseline safety-mix", ptst, ("safety-mix", "chat:vanilla"))])  # a baseline row is never A

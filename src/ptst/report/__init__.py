@@ -23,7 +23,10 @@ def write_report(run_dir: str | Path) -> dict:
         raise PtstError(f"{run_dir}: no store.sqlite here; is it a `ptst run` directory?")
     results, cfg = collect(run_dir)
     preflight = _preflight(run_dir)
-    extra_rows, statistics = study_statistics(run_dir, results, lambda r, c: cell_kind(r, c, cfg) == "ptst")
+    baselines = {b["name"]: b.get("reference_test") or b["template"]
+                 for b in (cfg.get("train") or {}).get("baselines") or []}
+    extra_rows, statistics = study_statistics(run_dir, results, lambda r, c: cell_kind(r, c, cfg) == "ptst",
+                                              baselines)
     atomic_write_text(run_dir / "results.csv", results_csv(results, extra_rows))
     atomic_write_text(run_dir / "results.md", results_markdown(results, cfg) + "\n" + statistics
                       + ("\n" + preflight_markdown(preflight) if preflight else ""))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from ptst.store.study_store import StudyStore
 CellKey = tuple[str, str, str, str, str]  # train template, test template, dataset, scorer, metric
 PTST_VS_SAME = "PTST vs same-template training"
 WITHIN_MODEL = "safety prompt at test time, same model"
+VS_BASELINE = "PTST vs baseline"
 
 
 @dataclass
@@ -59,7 +60,7 @@ def request_outcomes(run_dir: str | Path, results: list[Result]) -> Outcomes:
             for item in (i for i in items if i in by_id):
                 for m in summarize([by_id[item]]):
                     if not math.isnan(m.value):
-                        key = (cell["train_template"] or "base", cell["test_template"], cell["eval_name"], name, m.name)
+                        key = (cell["label"], cell["test_template"], cell["eval_name"], name, m.name)
                         out.cells[key].setdefault(cell["seed"], {})[item] = m.value
                         out.kind[m.name] = m.kind
     store.close()
@@ -103,17 +104,19 @@ def cell_rows(out: Outcomes) -> list[dict]:
     return rows
 
 
-def highlighted_pairs(out: Outcomes, results: list[Result], is_ptst: Callable[[str, str], bool]
-                      ) -> list[tuple[str, CellKey, CellKey]]:
+def highlighted_pairs(out: Outcomes, results: list[Result], is_ptst: Callable[[str, str], bool],
+                      baselines: Mapping[str, str] | None = None) -> list[tuple[str, CellKey, CellKey]]:
     """The differences a report highlights, for each primary metric and each PTST cell (train r, test c): PTST
-    against training and testing with c, and, within the model trained with r, testing with c against r."""
-    pairs = []
+    against training and testing with c; within the model trained with r, testing with c against r; and against
+    each baseline row tested as it is deployed (`baselines`: row name -> its deployed test template)."""
+    pairs, baselines = [], baselines or {}
     primary = set(primary_metrics(results))
     for key in out.cells:
         train, test, dataset, scorer, metric = key
-        if (dataset, metric) not in primary or not is_ptst(train, test):
+        if (dataset, metric) not in primary or train in baselines or not is_ptst(train, test):
             continue
-        for label, versus in ((PTST_VS_SAME, (test, test)), (WITHIN_MODEL, (train, train))):
+        versus_baselines = [(f"{VS_BASELINE} {name}", (name, deployed)) for name, deployed in baselines.items()]
+        for label, versus in ((PTST_VS_SAME, (test, test)), (WITHIN_MODEL, (train, train)), *versus_baselines):
             other = (*versus, dataset, scorer, metric)
             if other in out.cells:
                 pairs.append((label, key, other))
@@ -230,12 +233,13 @@ def statistics_markdown(cells: list[dict], comparisons: list[dict], seeds: int, 
     return "\n".join(lines)
 
 
-def study_statistics(run_dir: str | Path, results: list[Result], is_ptst: Callable[[str, str], bool]
-                     ) -> tuple[list[dict], str]:
+def study_statistics(run_dir: str | Path, results: list[Result], is_ptst: Callable[[str, str], bool],
+                     baselines: Mapping[str, str] | None = None) -> tuple[list[dict], str]:
     """The extra rows of results.csv and the statistics section of results.md; `is_ptst(train, test)` marks
-    the PTST cells whose differences are highlighted."""
+    the PTST cells whose differences are highlighted, `baselines` the baseline rows (name -> deployed test
+    template) each PTST cell is compared with."""
     out = request_outcomes(run_dir, results)
     cells = cell_rows(out)
-    comparisons = comparison_rows(out, highlighted_pairs(out, results, is_ptst))
+    comparisons = comparison_rows(out, highlighted_pairs(out, results, is_ptst, baselines))
     primary = set(primary_metrics(results))
     return cells + comparisons, statistics_markdown(cells, comparisons, out.seeds(), primary)
