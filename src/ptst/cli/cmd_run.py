@@ -21,6 +21,11 @@ def register(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and a time estimate, run nothing")
     p.add_argument("--allow-extend", action="store_true", help="accept a changed config and add only new cells")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
+    p.add_argument("--executor", help="where the work runs: local, or ray (training runs, then each adapter's "
+                   "evaluation, as Ray tasks; the [ray] extra); default: the config's, else local")
+    p.add_argument("--address", help="ray: the cluster to join (e.g. HEAD:6379 or auto); default: a local cluster")
+    p.add_argument("--artifacts", metavar="DIR", help="where training runs write adapters, a directory every node "
+                   "can read (default: the run directory); give the same DIR when resuming")
     p.set_defaults(func=run)
 
 
@@ -34,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
 
     path = Path(args.config) if args.config else default_config_path()
     cfg = load_study_config(path)
+    if args.executor:
+        from ptst.study.executors import get_executor
+
+        cfg = cfg.model_copy(update={"executor": get_executor(args.executor).name})
     run_dir = Path(args.out or Path("runs") / cfg.name)
     check_study(cfg, str(path))  # every name a dry run or the start of a run can check, before any directory
     check_output_dir(run_dir, owned=("store.sqlite", "manifest.json"))
@@ -43,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     note(f"study {cfg.name} ({path}) -> {run_dir}")
     with hold_run_dir(run_dir):  # one process per run directory; removed again if the run is refused at once
-        run_study(cfg, run_dir, allow_extend=args.allow_extend, progress=not args.no_progress)
+        run_study(cfg, run_dir, allow_extend=args.allow_extend, progress=not args.no_progress,
+                  artifacts=args.artifacts, address=args.address)
         print_report(run_dir)
     check_scores_complete(run_dir)
     return 0
@@ -77,7 +87,7 @@ def _print_plan(cfg, plan, run_dir: Path) -> None:
     est = estimate_seconds(cfg, plan, on_gpu=device == "cuda")
     gpu = estimate_seconds(cfg, plan, on_gpu=True)
     table.add_row("training runs", str(len(plan.trainings)),
-                  ", ".join(f"{t.template} seed {t.seed}" for t in plan.trainings) or "-")
+                  ", ".join(f"{t.name} seed {t.seed}" for t in plan.trainings) or "-")
     if plan.trainings:
         table.add_row("steps per run", f"~{est['steps_per_run']}", f"{plan.train_items} training items"
                       + (f", {est['checkpoint_evals_per_run']} checkpoints evaluated" if cfg.train.eval_every_steps

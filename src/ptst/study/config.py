@@ -12,6 +12,7 @@ from ptst.core.yamlfile import read_yaml
 from ptst.data.source import DataSource
 from ptst.models.engines import Decoding
 from ptst.models.options import EngineOption, RenderOptions, RuntimeOptions
+from ptst.study.resources import Resources
 from ptst.train.config import Hyper
 
 PREFLIGHT = "preflight"  # in a template list: the safety pre-flight's recommended test template
@@ -77,8 +78,10 @@ class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
     template_files: list[str] = Field(default_factory=list, description="YAML files of extra templates")
     batch_size: int | None = Field(None, ge=1, description="generation batch size (default: sized by length; "
                                    "not part of any identity)")
-    executor: str = Field("local", description="where evaluation work runs: local (this process); see "
-                          "`ptst.study.executors`")
+    executor: str = Field("local", description="where the work runs: local (this process) or ray (Ray tasks, "
+                          "the [ray] extra); see `ptst.study.executors`")
+    resources: Resources = Field(default_factory=Resources, description="CPUs and GPUs per task, for executors "
+                                 "that place tasks on a cluster (ray)")
     include_base: bool = Field(True, description="evaluate the model before fine-tuning as its own row")
 
     @field_validator("executor")

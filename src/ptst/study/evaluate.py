@@ -39,7 +39,12 @@ class EvalContext:
     plan: Plan
     engine: Engine
     progress: StudyProgress
+    artifacts: Path | None = None  # where training runs write adapters (every node reads it); None: the run dir
+    address: str | None = None  # the cluster of an executor that uses one (ray); None: a local one
     _scorers: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.artifacts = Path(self.artifacts or self.run_dir)
 
     @classmethod
     def open(cls, cfg: StudyConfig, run_dir: str | Path, *, plan: Plan | None = None,

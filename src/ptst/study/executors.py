@@ -20,6 +20,14 @@ from ptst.core.registry import Registry
 
 class Executor(Protocol):
     name: str
+    trains_ahead: bool  # trains every run in `train`, then takes every evaluation task at once
+
+    def check(self) -> None:
+        """Raise PtstError (one line: what to install) when the executor cannot run here; called before any work."""
+
+    def train(self, runs: Sequence[Any], context: Any) -> None:
+        """Train the study's runs (TrainingRun) ahead of evaluation, recording each in the store; runs left
+        untrained are trained by the runner, one by one, each just before its evaluation."""
 
     def run(self, tasks: Sequence[Any], context: Any) -> None:
         """Evaluate every task (EvalTask) with the context (EvalContext)."""
@@ -45,12 +53,19 @@ def get_executor(name: str) -> Executor:
 @register_executor
 class LocalExecutor:
     name = "local"
+    trains_ahead = False
+
+    def check(self) -> None:
+        return None
+
+    def train(self, runs: Sequence[Any], context: Any) -> None:
+        return None  # the runner trains each run just before evaluating it, so results come in early
 
     def run(self, tasks: Sequence[Any], context: Any) -> None:
         for task in tasks:
             context.evaluate(task)
 
 
-MODULES: tuple[str, ...] = ()  # executors defined in modules of their own, e.g. "ptst.study.ray_executor"
+MODULES: tuple[str, ...] = ("ptst.study.ray_executor",)  # executors defined in modules of their own
 for _module in MODULES:
     importlib.import_module(_module)

@@ -15,6 +15,7 @@ from ptst.store.study_store import StudyStore
 from ptst.study.config import StudyConfig
 from ptst.study.manifest import write_manifest
 from ptst.study.plan import Cell, Plan, build_plan
+from ptst.study.resources import HOW_IT_RUNS
 
 
 def open_run(cfg: StudyConfig, run_dir: Path, *, allow_extend: bool = False) -> tuple[Plan, StudyStore]:
@@ -28,8 +29,8 @@ def open_run(cfg: StudyConfig, run_dir: Path, *, allow_extend: bool = False) -> 
 
 def check_config(store: StudyStore, cfg: StudyConfig, allow_extend: bool, run_dir: Path) -> None:
     """A run directory belongs to one config; a changed one is refused (naming the differences) unless extending."""
-    new = redact_config(cfg.model_dump())
-    old = redact_config(store.config())  # a base_url's credentials are never stored
+    new = redact_config(cfg.model_dump(exclude=HOW_IT_RUNS))  # a run may move between executors and resume
+    old = redact_config({k: v for k, v in store.config().items() if k not in HOW_IT_RUNS})  # no stored secrets
     if old:
         for key, field in StudyConfig.model_fields.items():  # a setting added to ptst later, at its default,
             if key not in old and new.get(key) == field.default:  # changes nothing in a run made before it

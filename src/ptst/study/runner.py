@@ -22,25 +22,31 @@ from ptst.study.rundir import open_run, register_cells
 from ptst.study.training import adapter_path, checkpoint_variants, ensure_trained
 
 
-def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = False, progress: bool = True) -> Plan:
+def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = False, progress: bool = True,
+              artifacts: str | Path | None = None, address: str | None = None) -> Plan:
+    """Train and evaluate every cell; `artifacts`: where adapters are written (default: the run directory);
+    `address`: the cluster of an executor that uses one."""
     run_dir = Path(run_dir)
     engine, executor = get_engine(cfg.engine), get_executor(cfg.executor)
     engine.check()  # before hours of training, not after
+    executor.check()
     cfg = resolve_preflight(cfg, run_dir, progress=progress)
     plan, store = open_run(cfg, run_dir, allow_extend=allow_extend)
     step_units = cfg.train.hyper.batch_size if cfg.train else 0
     with StudyProgress(total_units(cfg, plan), enabled=progress) as bar:
-        ctx = EvalContext(cfg, run_dir, store, plan, engine, bar)
-        pending: list[VariantCells] = []
+        ctx = EvalContext(cfg, run_dir, store, plan, engine, bar, artifacts=artifacts, address=address)
+        executor.train(plan.trainings, ctx)
+        out, pending = ctx.artifacts, []
         for variant in plan.variants:
             if variant.training is not None:
-                ensure_trained(cfg, store, run_dir, variant.training, bar, step_units)
-                for ckpt in checkpoint_variants(store, run_dir, variant.training):
+                ensure_trained(cfg, store, out, variant.training, bar, step_units)
+                for ckpt in checkpoint_variants(store, out, variant.training):
                     cells = cells_for(cfg, ckpt, plan.templates)
                     register_cells(store, cells, plan)
-                    pending.append(VariantCells(ckpt, cells, adapter_path(run_dir, ckpt)))
-            pending.append(VariantCells(variant, plan.cells_of(variant), adapter_path(run_dir, variant)))
-            if not engine.per_request_adapters:  # evaluate as soon as trained; vLLM takes every variant at once
+                    pending.append(VariantCells(ckpt, cells, adapter_path(out, ckpt)))
+            pending.append(VariantCells(variant, plan.cells_of(variant), adapter_path(out, variant)))
+            if not (engine.per_request_adapters or executor.trains_ahead):  # evaluate each model once trained;
+                # vLLM takes every variant at once, and an executor that trained ahead spreads them out at once
                 executor.run(evaluation_tasks(pending, engine), ctx)
                 pending = []
         executor.run(evaluation_tasks(pending, engine), ctx)
