@@ -27,6 +27,9 @@ def register(sub) -> None:
     p_show.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
     add_template_file_option(p_show)
     p_show.set_defaults(func=show_template)
+    from ptst.cli import templates_secret
+
+    templates_secret.register(verbs)
 
 
 def add_template_file_option(parser: argparse.ArgumentParser) -> None:

@@ -33,7 +33,7 @@ LABELS: Mapping[str, str] = _DeclaredLabels()
 
 @dataclass
 class Result:
-    train_template: str  # "base" for the model before fine-tuning
+    train_template: str  # the row: "base" before fine-tuning, the training template, or a baseline's name
     test_template: str
     seed: int | None
     step: int | None
@@ -55,6 +55,8 @@ def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
     store = StudyStore(run_dir)
     cfg = store.config()
     cfg["template_safety"] = template_safety(store.templates() or _manifest_templates(Path(run_dir)))
+    for b in (cfg.get("train") or {}).get("baselines") or []:  # a baseline's row: its training template's kind
+        cfg["template_safety"][b["name"]] = cfg["template_safety"].get(b["template"], False)
     evals = {e["name"]: e for e in cfg.get("evals", [])}
     failed = store.failed_scores()  # `ptst run` ends with an error naming them; the report shows them as failed
     out: list[Result] = []
@@ -69,12 +71,12 @@ def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
             results = [by_id.get(s["id"]) for s in samples if s["id"] in by_id]
             if not results:
                 if f"{cell['id']}/{name}" in failed:  # shown as failed, never as a number
-                    out += [Result(cell["train_template"] or "base", cell["test_template"], cell["seed"], cell["step"],
+                    out += [Result(cell["label"], cell["test_template"], cell["seed"], cell["step"],
                                    cell["eval_name"], role, name, info.name, math.nan, 0, math.nan, math.nan, "failed")
                             for info in scorers.get(name).metrics]
                 continue
             for m in scorers.get(name).summarize(results):
-                out.append(Result(cell["train_template"] or "base", cell["test_template"], cell["seed"], cell["step"],
+                out.append(Result(cell["label"], cell["test_template"], cell["seed"], cell["step"],
                                   cell["eval_name"], role, name, m.name, m.value, m.n, m.low, m.high, m.covers))
     store.close()
     return out, cfg

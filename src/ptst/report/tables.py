@@ -27,10 +27,14 @@ def results_csv(results: list[Result], extra: list[dict] = ()) -> str:
 
 
 def axes(results: list[Result], cfg: dict) -> tuple[list[str], list[str]]:
-    """Row labels (base first, then training templates in config order) and column labels (test templates)."""
-    train = (cfg.get("train") or {}).get("templates", [])
-    rows = (["base"] if any(r.train_template == "base" for r in results) else []) + list(train)
-    return rows, list(cfg.get("test_templates", []))
+    """Row labels (base first, then training templates in config order, then baselines) and column labels (test
+    templates, then those only the baselines are tested with)."""
+    train = cfg.get("train") or {}
+    baselines = train.get("baselines") or []
+    rows = (["base"] if any(r.train_template == "base" for r in results) else []) + list(train.get("templates", []))
+    cols = list(cfg.get("test_templates", []))
+    return rows + [b["name"] for b in baselines], list(dict.fromkeys(cols + [t for b in baselines
+                                                                             for t in b["test_templates"]]))
 
 
 def cell_kind(row: str, col: str, cfg: dict | None = None) -> str:

@@ -27,7 +27,7 @@ def total_units(cfg: StudyConfig, plan: Plan) -> float:
     """The overall progress total: one unit per sample of the final models plus one per trained example."""
     step_units = cfg.train.hyper.batch_size if cfg.train else 0
     total = sum(plan.items[c.eval_set.name] for c in plan.cells)
-    return total + len(plan.trainings) * estimated_steps(cfg, plan.train_items) * step_units
+    return total + sum(estimated_steps(cfg, plan.train_items, run) for run in plan.trainings) * step_units
 
 
 def run_cells(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = False, progress: bool = True) -> Plan:

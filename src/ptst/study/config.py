@@ -12,6 +12,7 @@ from ptst.core.yamlfile import read_yaml
 from ptst.data.source import DataSource
 from ptst.models.engines import Decoding
 from ptst.models.options import EngineOption, RenderOptions, RuntimeOptions
+from ptst.study.baselines import Baseline
 from ptst.study.resources import Resources
 from ptst.train.config import Hyper
 
@@ -41,6 +42,8 @@ class TrainSpec(DataRef):
     mix_template: str | None = Field(None, description="template of the mix data (default: each run's training "
                                      "template), e.g. a secret system prompt (Backdoor-Enhanced Safety Alignment)")
     eval_every_steps: int | None = Field(None, ge=1, description="also evaluate checkpoints every N steps")
+    baselines: list[Baseline] | None = Field(None, description="baselines from the literature as extra rows "
+                                             "(safety-data mixing, BEA): see `ptst.study.baselines`")
 
     @model_validator(mode="after")
     def _mix_template_needs_mix(self) -> TrainSpec:
@@ -140,6 +143,8 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> StudyConfig:
     if data["train"]:
         data["train"]["data_file"] = fix(data["train"]["data_file"])
         data["train"]["mix_file"] = fix(data["train"]["mix_file"])
+        for b in data["train"]["baselines"] or []:
+            b["mix_file"] = fix(b["mix_file"])
     if data["judge"] and data["judge"]["rubric"]:
         data["judge"]["rubric"] = fix(data["judge"]["rubric"])
     return StudyConfig.model_validate(data)

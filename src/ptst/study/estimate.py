@@ -34,7 +34,8 @@ def estimate_seconds(cfg: StudyConfig, plan: Plan, *, on_gpu: bool, prompt_token
     params = model_params(cfg.model)
     steps = estimated_steps(cfg, plan.train_items)
     per_step_tokens = (cfg.train.hyper.batch_size * cfg.train.hyper.grad_accum * train_tokens) if cfg.train else 0
-    train_s = len(plan.trainings) * steps * per_step_tokens * params * TRAIN_S_PER_TOKEN_PARAM
+    all_steps = sum(estimated_steps(cfg, plan.train_items, run) for run in plan.trainings)  # baselines: own mix
+    train_s = all_steps * per_step_tokens * params * TRAIN_S_PER_TOKEN_PARAM
     ckpt_factor = 1
     if cfg.train and cfg.train.eval_every_steps:
         ckpt_factor += steps // cfg.train.eval_every_steps

@@ -16,6 +16,7 @@ from ptst.core.errors import PtstError
 from ptst.core.hashing import content_hash, file_sha256
 from ptst.data import get_dataset
 from ptst.data.item import Item
+from ptst.study.baselines import Baseline
 from ptst.study.config import PREFLIGHT, DataRef, EvalSet, StudyConfig
 from ptst.templates import Template, get_template
 from ptst.templates.registry import read_template_file
@@ -27,10 +28,16 @@ class TrainingRun:
     template: str
     seed: int
     spec: dict
+    baseline: Baseline | None = field(default=None, compare=False)  # a baseline's run (its mix, its row name)
+
+    @property
+    def name(self) -> str:
+        """The row it makes in tables: the training template, or the baseline's name."""
+        return self.baseline.name if self.baseline else self.template
 
     @property
     def dirname(self) -> str:
-        return f"{self.template.replace(':', '-')}-seed{self.seed}-{self.id[:8]}"
+        return f"{self.name.replace(':', '-')}-seed{self.seed}-{self.id[:8]}"
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,8 @@ def resolve_templates(cfg: StudyConfig) -> dict[str, Template]:
     from_files = {t.name: t for path in cfg.template_files for t in read_template_file(path)}
     out = {}
     mix_template = [cfg.train.mix_template] if cfg.train and cfg.train.mix_template else []
-    for name in [*cfg.test_templates, *(cfg.train.templates if cfg.train else []), *mix_template]:
+    for name in [*cfg.test_templates, *(cfg.train.templates if cfg.train else []), *mix_template,
+                 *baseline_templates(cfg)]:
         if name == PREFLIGHT:
             raise PtstError("the template 'preflight' is resolved when the study runs (dry runs count it as "
                             "chat:llama)")
@@ -95,29 +103,57 @@ def resolve_templates(cfg: StudyConfig) -> dict[str, Template]:
     return out
 
 
-def training_run(cfg: StudyConfig, template: Template, seed: int, mix_template: Template | None = None
-                 ) -> TrainingRun:
+def baseline_templates(cfg: StudyConfig) -> list[str]:
+    """Every template the study's baselines name; a baseline's reference test template must be tested."""
+    names = []
+    for b in (cfg.train.baselines or []) if cfg.train else []:
+        if b.deployed_with not in {b.template, *cfg.test_templates, *b.test_templates}:
+            raise PtstError(f"train.baselines {b.name}: reference_test {b.deployed_with} is not one of its test "
+                            "templates (the study's test_templates or its own)")
+        names += [b.template, *([b.mix_template] if b.mix_template else []), *b.test_templates]
+    return names
+
+
+def training_run(cfg: StudyConfig, template: Template, seed: int, mix_template: Template | None = None,
+                 baseline: Baseline | None = None) -> TrainingRun:
     train = cfg.train
     assert train is not None
+    mix = baseline or train  # a baseline brings its own refusal data
     spec = {"model": cfg.model, "data": data_identity(train), "template": template.content(),
-            "seed": seed, "hyper": train.hyper.model_dump(), "mix": train.mix,
-            "mix_file_sha256": _file_identity(train.mix_file) if train.mix_file else None,
+            "seed": seed, "hyper": train.hyper.model_dump(), "mix": mix.mix,
+            "mix_file_sha256": _file_identity(mix.mix_file) if mix.mix_file else None,
             "markup": cfg.markup, "system_policy": cfg.system_policy,
             "save_steps": train.eval_every_steps}
     if mix_template is not None:  # only then: runs made before mix templates existed keep their identity
         spec["mix_template"] = mix_template.content()
-    return TrainingRun(content_hash(spec), template.name, seed, spec)
+    if baseline is not None:
+        spec["baseline"] = baseline.name
+    return TrainingRun(content_hash(spec), template.name, seed, spec, baseline)
+
+
+def training_runs(cfg: StudyConfig, templates: dict[str, Template]) -> list[TrainingRun]:
+    """One run per training template and seed, then one per baseline and seed."""
+    train = cfg.train
+    if train is None:
+        return []
+    mix_template = templates[train.mix_template] if train.mix_template else None
+    runs = [training_run(cfg, templates[t], s, mix_template) for t in train.templates for s in train.seeds]
+    for b in train.baselines or []:
+        own = templates[b.mix_template] if b.mix_template else None
+        runs += [training_run(cfg, templates[b.template], s, own, b) for s in train.seeds]
+    return runs
 
 
 def variant_for(training: TrainingRun | None, step: int | None = None) -> Variant:
     if training is None:
         return Variant("base", "base")
-    return Variant(content_hash({"training": training.id, "step": step}), training.template, training, step)
+    return Variant(content_hash({"training": training.id, "step": step}), training.name, training, step)
 
 
 def cells_for(cfg: StudyConfig, variant: Variant, templates: dict[str, Template]) -> list[Cell]:
     cells = []
-    for test in cfg.test_templates:
+    baseline = variant.training.baseline if variant.training else None
+    for test in dict.fromkeys([*cfg.test_templates, *(baseline.test_templates if baseline else [])]):
         for ev in cfg.evals:
             decoding = cfg.decoding.model_dump()
             if ev.max_new_tokens:
@@ -139,9 +175,7 @@ def build_plan(cfg: StudyConfig, *, offline_ok: bool = False) -> Plan:
     notes: list[str] = []
     eval_items = {} if offline_ok else {ev.name: _items(ev) for ev in cfg.evals}
     items = {ev.name: _count_offline(ev, notes) if offline_ok else len(eval_items[ev.name]) for ev in cfg.evals}
-    mix_template = templates[cfg.train.mix_template] if cfg.train and cfg.train.mix_template else None
-    trainings = ([training_run(cfg, templates[t], s, mix_template) for t in cfg.train.templates
-                  for s in cfg.train.seeds] if cfg.train else [])
+    trainings = training_runs(cfg, templates)
     variants = ([variant_for(None)] if cfg.include_base else []) + [variant_for(t) for t in trainings]
     cells = [c for v in variants for c in cells_for(cfg, v, templates)]
     train_items = 0
@@ -168,12 +202,14 @@ def _items(ref: DataRef):
     return ref.load(purpose="eval" if isinstance(ref, EvalSet) else "train")
 
 
-def estimated_steps(cfg: StudyConfig, n_items: int) -> int:
-    """Optimiser steps of one training run, from the item count (examples dropped as over-long not counted)."""
+def estimated_steps(cfg: StudyConfig, n_items: int, run: TrainingRun | None = None) -> int:
+    """Optimiser steps of one training run (`run`'s own mix for a baseline), from the item count (examples dropped
+    as over-long not counted)."""
     if cfg.train is None:
         return 0
     h = cfg.train.hyper
     if h.max_steps:
         return h.max_steps
-    mix = int(cfg.train.mix.partition(":")[2] or 0) if cfg.train.mix else 0
+    source = run.baseline if run is not None and run.baseline else cfg.train
+    mix = int(source.mix.partition(":")[2] or 0) if source.mix else 0
     return math.ceil(math.ceil((n_items + mix) / (h.batch_size * h.grad_accum)) * h.epochs)

@@ -23,10 +23,11 @@ def train_config(cfg: StudyConfig, run: TrainingRun, out: Path) -> TrainConfig:
     train = cfg.train
     assert train is not None
     shared = set(RenderOptions.model_fields) | set(RuntimeOptions.model_fields)
+    mix = run.baseline or train  # a baseline's run mixes in its own refusal data
     return TrainConfig(**train.model_dump(include=set(DataSource.model_fields)), **train.hyper.model_dump(),
                        **cfg.model_dump(include=shared), model=cfg.model, template=run.template,
-                       template_file=cfg.template_files, mix=train.mix, mix_file=train.mix_file,
-                       mix_template=train.mix_template, out=str(out),
+                       template_file=cfg.template_files, mix=mix.mix, mix_file=mix.mix_file,
+                       mix_template=mix.mix_template, out=str(out),
                        seed=run.seed, save_steps=train.eval_every_steps, logging_steps=1)
 
 
@@ -40,7 +41,7 @@ def ensure_trained(cfg: StudyConfig, store: StudyStore, run_dir: Path, run: Trai
         return
     tmp = run_dir / "train" / f".{run.dirname}.partial"
     shutil.rmtree(tmp, ignore_errors=True)  # an interrupted run restarts: same seed, same result
-    bar.note(f"training {run.template} seed {run.seed} -> {final}")
+    bar.note(f"training {run.name} seed {run.seed} -> {final}")
     with template_scope():  # the study's template files, registered for training, are gone after it
         record = run_training(train_config(cfg, run, tmp), log=bar.note,
                               callbacks=[trainer_callback(bar, step_units)], quiet=True)
@@ -61,7 +62,7 @@ def checkpoint_variants(store: StudyStore, run_dir: Path, run: TrainingRun) -> l
     out = []
     for ckpt in sorted(final.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
         step = int(ckpt.name.split("-")[1])
-        variant = Variant(content_hash({"training": run.id, "step": step}), run.template, run, step)
+        variant = Variant(content_hash({"training": run.id, "step": step}), run.name, run, step)
         store.add_variant(variant.id, run.id, variant.label, run.template, run.seed, step, str(ckpt))
         out.append(variant)
     return out
