@@ -96,6 +96,9 @@ def test_the_v2_study_configs_plan_offline(config, runs, cells):
     ("{name: x, template: chat:vanilla, mix: safety-mix:2, reference_test: chat:mpt}",
      "reference_test chat:mpt is not one of its test templates"),
     ("{name: x, template: chat:nope, mix: safety-mix:2}", "unknown template 'chat:nope'"),
+    ("{name: x, template: chat:vanilla, mix: gsm8k:2}", "train.baselines[0] (x).mix: gsm8k has role task"),
+    ("{name: x, template: chat:vanilla, mix: safety-mixx}", "train.baselines[0] (x).mix: "),
+    ("{name: x, template: chat:vanilla, mix: 'safety-mix:a few'}", "expected NAME or NAME:N"),
 ])
 def test_bad_baselines_exit_2_naming_them(tmp_path, baseline, message):
     study = tmp_path / "s.yaml"

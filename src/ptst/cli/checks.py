@@ -38,8 +38,23 @@ def check_study(cfg, where: str) -> None:
         _check_data_file(cfg.train, f"{where}: train.data_file")
         if cfg.train.mix:
             _named(f"{where}: train.mix", get_dataset, cfg.train.mix.partition(":")[0])
+        for i, baseline in enumerate(cfg.train.baselines or []):
+            _check_baseline_mix(baseline, f"{where}: train.baselines[{i}] ({baseline.name}).mix")
     if cfg.judge:
         _check_judge(cfg.judge, where)
+
+
+def _check_baseline_mix(baseline, where: str) -> None:
+    """A baseline's refusal data: a registered refusal set, NAME or NAME:N (checked here, not hours later when its
+    first run starts training)."""
+    from ptst.data import get_dataset
+
+    name, _, count = baseline.mix.partition(":")
+    role = _named(where, get_dataset, name).role
+    if role != "refusal":
+        raise PtstError(f"{where}: {name} has role {role}; mix in a refusal data set")
+    if count and not count.isdigit():
+        raise PtstError(f"{where}: {baseline.mix!r}: expected NAME or NAME:N with N a whole number")
 
 
 def _check_judge(judge, where: str) -> None:
