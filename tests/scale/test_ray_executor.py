@@ -132,6 +132,15 @@ def _end_group(pgid: int) -> None:
         pass
 
 
+def test_resources_no_node_has_are_one_line_before_any_training(tmp_path):
+    config = tmp_path / "smoke.yaml"
+    config.write_text(SMOKE.read_text() + "resources: {train: {gpus: 1}}\n")
+    r = run_cli("run", str(config), "--out", str(tmp_path / "run"), "--no-progress", "--executor", "ray")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "resources.train.gpus: 1 per task, but no node of the Ray cluster has more than 0" in r.stderr
+    assert not (tmp_path / "run" / "train").exists()
+
+
 def test_an_unknown_executor_is_one_line_naming_the_registered_ones(tmp_path):
     r = run_cli("run", str(SMOKE), "--out", str(tmp_path / "run"), "--executor", "slurm")
     assert r.returncode == 2 and "Traceback" not in r.stderr

@@ -55,7 +55,7 @@ class RayExecutor:
         if not todo:
             return
         ray = _connect(ctx.address)
-        res = ctx.cfg.resources.train
+        res = _fitting(ray, ctx.cfg.resources.train, "train")
         task = ray.remote(train_run).options(num_cpus=res.cpus, num_gpus=res.gpus, max_retries=MAX_RETRIES)
         pending = {task.remote(ctx.cfg, run, str(ctx.artifacts)): run for run in todo}
         ctx.progress.note(f"training {len(todo)} runs as Ray tasks")
@@ -72,7 +72,7 @@ class RayExecutor:
         todo = [t for t in tasks if any(not ctx.store.cell_generated(c.id) for p in t.parts for c in p.cells)]
         if todo:
             ray = _connect(ctx.address)
-            res = ctx.cfg.resources.evaluate
+            res = _fitting(ray, ctx.cfg.resources.evaluate, "evaluate")
             remote = ray.remote(generate_task).options(num_cpus=res.cpus, num_gpus=res.gpus,
                                                        max_retries=MAX_RETRIES)
             pending = {remote.remote(ctx.cfg, _worker_part(t, ctx)): t for t in todo}
@@ -91,6 +91,17 @@ def _as_completed(ray, pending: dict):
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         yield ready[0], pending.pop(ready[0])
+
+
+def _fitting(ray, res, kind: str):
+    """RES, when one node of the cluster has that much (Ray would otherwise wait forever for a node that fits)."""
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    for name, key, want in (("cpus", "CPU", res.cpus), ("gpus", "GPU", res.gpus)):
+        most = max((n.get(key, 0) for n in nodes), default=0)
+        if want > most:
+            raise PtstError(f"resources.{kind}.{name}: {want:g} per task, but no node of the Ray cluster has more "
+                            f"than {most:g}; lower it in the study config or add nodes")
+    return res
 
 
 def _connect(address: str | None):
