@@ -94,6 +94,7 @@ def test_export_refuses_non_empty_out_and_text_templates(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "f").write_text("")
     r = run_cli("export", "--model", "embedded:tiny-random", "--template", "chat:llama", "--out", str(tmp_path / "x"))
-    assert r.returncode == 2 and "not empty" in r.stderr
+    assert r.returncode == 2 and f"--out {tmp_path / 'x'}" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert [p.name for p in (tmp_path / "x").iterdir()] == ["f"]  # nothing in it was touched
     r = run_cli("export", "--model", "embedded:tiny-random", "--template", "text:vanilla", "--out", str(tmp_path / "y"))
     assert r.returncode == 2 and "text template" in r.stderr
