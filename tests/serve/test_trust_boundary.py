@@ -161,3 +161,13 @@ def test_error_bodies_never_carry_exception_text(rejecting_server):
         message = json.loads(response.read())["error"]["message"]
         assert response.status == 400, (body[:40], message)
         assert not re.search(r"Error\b|Exception|Traceback|Expecting|line \d+ column", message), message
+
+
+def test_unknown_paths_and_methods_answer_in_the_openai_error_shape(rejecting_server):
+    server, _ = rejecting_server
+    for method, path, status in (("GET", "/v1/nothing", 404), ("GET", "/v1/chat/completions", 405)):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request(method, path)
+        response = conn.getresponse()
+        body = json.loads(response.read())
+        assert response.status == status and path in body["error"]["message"] and body["error"]["code"] == status

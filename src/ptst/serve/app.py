@@ -19,6 +19,7 @@ import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ptst.serve.batcher import Batcher, Busy, Job
 from ptst.serve.config import ServeOptions
@@ -83,6 +84,13 @@ def create_app(loaded, batcher: Batcher, opts: ServeOptions):
         response = await call_next(request)
         response.headers["X-PTST-Template"] = tag
         return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        """Unknown paths and wrong methods answer in the OpenAI error shape too."""
+        message = {404: f"no endpoint {request.url.path}", 405: f"{request.method} is not allowed on "
+                   f"{request.url.path}"}.get(exc.status_code, "request refused")
+        return error(exc.status_code, message, headers=getattr(exc, "headers", None))
 
     @app.get("/health")
     async def health():
