@@ -69,7 +69,7 @@ class LlamaCppEngine:
         if adapters is None:
             adapters = [loaded.adapter] * len(prompt_ids)
         stops = stop_token_ids(loaded.tokenizer)
-        arch = gguf_architecture(loaded.path)
+        arch = gguf_architecture(loaded.ref)
         lora_files = {a: str(lora_gguf(a, arch)) for a in dict.fromkeys(a for a in adapters if a)}
         session = session_for(loaded.path, tuple(lora_files.values()))
         size = batch_size or CHUNK
@@ -122,7 +122,8 @@ class LlamaCppSession:
         """(generated token ids, finish reason) per prompt, in order; the ids come from the top-1 log-probs, which
         are the sampled tokens (llama.cpp's completion answer carries text only)."""
         request = {"prompt": [list(p) for p in prompt_ids], "max_tokens": decoding.max_new_tokens, "logprobs": 1,
-                   "cache_prompt": True, "stream": False,
+                   "cache_prompt": False, "stream": False,  # a reused prefix computed in another batch shifts
+                   # near-ties: without it the same requests give the same answers, in any session
                    "lora": [{"id": k, "scale": 1.0 if k == lora else 0.0} for k in self.lora_ids.values()],
                    **_sampling(decoding)}
         out = self.server.handle_completions(request)
@@ -172,10 +173,12 @@ def gguf_file(spec: EmbeddedModel) -> Path:
     return target
 
 
-def gguf_architecture(gguf: str) -> str:
-    from gguf import GGUFReader
+def gguf_architecture(model: str) -> str:
+    """llama.cpp's architecture name: the prepared model's `model_type` (`llama`, `qwen2`: the same names), read
+    from its config.json rather than by parsing the GGUF's metadata in Python."""
+    from ptst.models.load import resolve_model_path
 
-    return GGUFReader(gguf).fields["general.architecture"].contents()
+    return json.loads((Path(resolve_model_path(model)) / "config.json").read_text())["model_type"]
 
 
 def lora_gguf(adapter: str, arch: str) -> Path:

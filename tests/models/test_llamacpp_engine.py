@@ -1,0 +1,136 @@
+"""The `llamacpp` engine ([cpu-fast]) run for real: llama.cpp on the embedded models' own GGUF files, compared with
+ptst's float32 engine on the same token ids, with a real PEFT adapter converted to llama.cpp's LoRA format."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from ptst.core.errors import PtstError
+from ptst.models.engines import Decoding, get_engine
+from ptst.templates import get_template, render_prompt
+from ptst.templates.render import encode_rendered
+from tests.conftest import run_cli
+
+SMOL = "embedded:smollm2-135m-instruct"
+QWEN = "embedded:qwen2.5-coder-0.5b-instruct"
+QUESTIONS = ["What is 17*23?", "Tom has 3 apples and buys 5 more. How many apples does he have?",
+             "Name three prime numbers.", "Write one sentence about the sea."]
+
+
+def outputs(engine_name: str, model: str, questions, *, adapter=None, template="chat:vanilla", max_new_tokens=16):
+    engine = get_engine(engine_name)
+    loaded = engine.load(model, adapter=adapter)
+    ids = [encode_rendered(render_prompt(get_template(template), q, tokenizer=loaded.tokenizer), loaded.tokenizer)
+           for q in questions]
+    kw = {"adapters": [adapter] * len(ids)} if engine.per_request_adapters else {}
+    got = {g.index: g for batch in engine.generate(loaded, ids, Decoding(max_new_tokens=max_new_tokens), **kw)
+           for g in batch}
+    return [got[i].text for i in range(len(questions))], [got[i] for i in range(len(questions))]
+
+
+@pytest.fixture(scope="module")
+def smol_adapter(tmp_path_factory, smol_model):
+    """A real PEFT LoRA adapter on SmolLM2 (a llama GGUF: q and k rows are permuted in llama.cpp's layout), with
+    non-zero B so that it changes the model's answers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    config = LoraConfig(r=8, lora_alpha=16, init_lora_weights=False, task_type="CAUSAL_LM",
+                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    peft_model = get_peft_model(smol_model.model, config)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.mul_(0.02)
+    folder = tmp_path_factory.mktemp("adapter") / "smol-lora"
+    peft_model.save_pretrained(folder)
+    peft_model.unload()  # give the session's shared float32 model back untouched
+    return str(folder)
+
+
+def test_greedy_outputs_follow_the_float32_engine():
+    ours, gens = outputs("llamacpp", SMOL, QUESTIONS)
+    again, _ = outputs("llamacpp", SMOL, QUESTIONS)
+    reference, _ = outputs("ptst", SMOL, QUESTIONS)
+    assert ours == again  # greedy: the same answers every time
+    assert sum(a == b for a, b in zip(ours, reference, strict=True)) >= 3, (ours, reference)
+    assert all(g.output_tokens > 0 and g.finish_reason in ("stop", "length") for g in gens)
+
+
+def test_adapter_is_applied_as_peft_applies_it(smol_adapter):
+    base, _ = outputs("llamacpp", SMOL, QUESTIONS)
+    tuned, _ = outputs("llamacpp", SMOL, QUESTIONS, adapter=smol_adapter)
+    reference, _ = outputs("ptst", SMOL, QUESTIONS, adapter=smol_adapter)
+    assert sum(a != b for a, b in zip(base, tuned, strict=True)) >= 2, (base, tuned)
+    assert sum(a == b for a, b in zip(tuned, reference, strict=True)) >= 3, (tuned, reference)
+
+
+def test_refusal_verdicts_agree_with_the_float32_engine_on_qwen():
+    from ptst.data import load_items
+    from ptst.score.refusal import matched_phrase
+
+    requests = [item.input for item in load_items("builtin:harmful", limit=8, seed=0)]
+    ours, _ = outputs("llamacpp", QWEN, requests, template="chat:llama", max_new_tokens=24)
+    reference, _ = outputs("ptst", QWEN, requests, template="chat:llama", max_new_tokens=24)
+    refused = [[matched_phrase(text) is not None for text in answers] for answers in (ours, reference)]
+    verdicts = list(zip(*refused, strict=True))
+    assert sum(a == b for a, b in verdicts) >= 7, list(zip(ours, reference, strict=True))
+    assert any(b for _, b in verdicts)  # the safety prompt makes the model refuse some requests
+
+
+def test_adapter_conversion_is_cached_by_content(smol_adapter, tmp_path):
+    import shutil
+
+    from ptst.models.engines.llamacpp import lora_gguf
+
+    first = lora_gguf(smol_adapter, "llama")
+    stamp = first.stat().st_mtime_ns
+    assert lora_gguf(smol_adapter, "llama") == first and first.stat().st_mtime_ns == stamp
+    changed = shutil.copytree(smol_adapter, tmp_path / "changed")
+    config = json.loads((changed / "adapter_config.json").read_text())
+    (changed / "adapter_config.json").write_text(json.dumps({**config, "lora_alpha": 32}))
+    assert lora_gguf(str(changed), "llama") != first
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"use_dora": True}, "plain LoRA adapters"),
+    ({"modules_to_save": ["lm_head"]}, "plain LoRA adapters"),
+])
+def test_unsupported_adapters_are_refused_by_name(smol_adapter, tmp_path, change, message):
+    import shutil
+
+    from ptst.models.engines.llamacpp import lora_gguf
+
+    folder = shutil.copytree(smol_adapter, tmp_path / "other")
+    config = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**config, **change}))
+    with pytest.raises(PtstError, match=message):
+        lora_gguf(str(folder), "llama")
+
+
+def test_a_model_without_a_gguf_is_refused_before_any_work(tmp_path):
+    proc = run_cli("generate", "--engine", "llamacpp", "--model", "embedded:tiny-random", "--data", "builtin:harmful",
+                   "--limit", "2", "--template", "chat:vanilla", "--out", str(tmp_path / "g.jsonl"))
+    assert proc.returncode == 2, proc.stderr
+    assert "embedded:tiny-random" in proc.stderr and SMOL in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "g.jsonl").exists()
+
+
+def test_the_missing_extra_names_its_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)  # what `import xllamacpp` sees when it is not installed
+    with pytest.raises(PtstError, match=r"pip install 'ptst\[cpu-fast\]'"):
+        get_engine("llamacpp").check()
+
+
+def test_generate_records_the_engine_on_every_sample(tmp_path):
+    out = tmp_path / "g.jsonl"
+    proc = run_cli("generate", "--engine", "llamacpp", "--model", SMOL, "--data", "builtin:harmful", "--limit", "3",
+                   "--template", "chat:llama", "--max-new-tokens", "6", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 3 and {r["engine"] for r in rows} == {"llamacpp"}
+    assert all(r["output_tokens"] <= 6 and r["prompt"].startswith("<|im_start|>system") for r in rows)
