@@ -2,10 +2,14 @@
 
 Plain loop: examples in data order, every batch padded to the longest example of the whole set (the common
 "pad to max_length" recipe), the same LoRA model, optimiser and number of steps. ptst: length-grouped batches
-padded only to their own longest example; and `--packing`: the same batches packed into one row each (no
-padding, attention kept within each example). All count real (non-padding) tokens per second.
+padded only to their own longest example; `--packing`: the same batches packed into one row each (no padding,
+attention kept within each example); "trained logits": ptst's default since 2026-11-30, the length-grouped
+batches with only the positions whose next token is trained projected onto the vocabulary. All count real
+(non-padding) tokens per second; `--template` picks the training template (chat:llama, as in the default study,
+has long prompts).
 
     python bench/training.py            # SmolLM2, 64 GSM8K examples, 8 steps of 8
+    python bench/training.py --model embedded:qwen2.5-coder-0.5b-instruct --n 32 --template chat:llama
     python bench/training.py --quick    # tiny model, a smoke test
 """
 
@@ -19,6 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED, in_subprocess, machine_line, peak_rss_mb, print_table  # noqa: E402
+
+LOOPS = ("plain", "ptst", "ptst --packing", "ptst, trained logits")
 
 
 def run(args: dict) -> dict:
@@ -35,11 +41,12 @@ def run(args: dict) -> dict:
     loaded = load_model(args["model"], for_training=True)
     loaded.model.config.use_cache = False  # as `ptst train` does
     items = load_items("gsm8k", data_file=str(SHARED / "gsm8k/train.jsonl"), limit=args["n"], seed=0)
-    examples, _ = build_examples(items, get_template("chat:vanilla"), loaded.tokenizer, max_length=512)
+    examples, _ = build_examples(items, get_template(args["template"]), loaded.tokenizer, max_length=512)
     model = get_peft_model(loaded.model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj",
                                                                                        "v_proj", "o_proj"]))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    collate = make_collator(loaded.tokenizer.pad_token_id, packing=args["which"] == "ptst --packing")
+    collate = make_collator(loaded.tokenizer.pad_token_id, packing=args["which"] == "ptst --packing",
+                            trained_logits_only=args["which"] == LOOPS[-1])
     feats = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
     bs = args["batch_size"]
     if args["which"] == "plain":
@@ -68,19 +75,26 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--model", default="embedded:smollm2-135m-instruct")
+    parser.add_argument("--n", type=int, default=64, help="training examples (batches of 8)")
+    parser.add_argument("--template", default="chat:vanilla")
+    parser.add_argument("--loops", default=",".join(LOOPS), help="comma-separated subset of: " + ", ".join(LOOPS))
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run(json.loads(args.child))))
         return 0
-    model, n = ("embedded:tiny-random", 16) if args.quick else (args.model, 64)
-    print(f"machine: {machine_line()}\nmodel {model}, {n} GSM8K training examples, batch 8, LoRA r=8\n")
-    results = {w: in_subprocess(Path(__file__), {"model": model, "n": n, "batch_size": 8, "which": w})
-               for w in ("plain", "ptst", "ptst --packing")}
+    model, n = ("embedded:tiny-random", 16) if args.quick else (args.model, args.n)
+    loops = args.loops.split(",")
+    print(f"machine: {machine_line()}\nmodel {model}, {n} GSM8K training examples under {args.template}, batch 8, "
+          "LoRA r=8\n")
+    results = {w: in_subprocess(Path(__file__), {"model": model, "n": n, "batch_size": 8, "which": w,
+                                                 "template": args.template}) for w in loops}
     rows = [[w, r["steps"], f"{r['seconds']:.1f}", f"{r['real_tokens'] / r['seconds']:.0f}", f"{r['peak_mb']:.0f}"]
             for w, r in results.items()]
     print_table(["loop", "steps", "seconds", "real tokens/s", "peak MB"], rows)
-    for w in ("ptst", "ptst --packing"):
-        print(f"{w} / plain throughput: {results['plain']['seconds'] / results[w]['seconds']:.2f}x")
+    base = "plain" if "plain" in results else loops[0]
+    for w in loops:
+        if w != base:
+            print(f"{w} / {base} throughput: {results[base]['seconds'] / results[w]['seconds']:.2f}x")
     return 0
 
 

@@ -125,3 +125,36 @@ def test_packed_batch_gives_the_padded_batch_loss_so_examples_do_not_see_each_ot
         loss_swapped = model(**make_collator(0, packing=True)(feats[::-1]), use_cache=False).loss
     assert torch.allclose(loss_packed, loss_padded, atol=1e-4), (loss_packed, loss_padded)
     assert torch.allclose(loss_swapped, loss_padded, atol=1e-4)
+
+
+def test_trained_logits_only_gives_the_full_loss_and_gradients(smol_model):
+    """Projecting only the positions whose next token is trained onto the vocabulary is the same loss, the same
+    gradients, with the prompt's positions (most of each row) never reaching the language-model head."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from ptst.train.examples import make_collator
+
+    tok = smol_model.tokenizer
+    feats = [{"input_ids": e.input_ids, "labels": e.labels} for e in (
+        tokenize_example(it, get_template("chat:llama"), tok) for it in
+        (ITEM, WORDY, Item("z", "Name a prime.", "7\n#### 7")))]
+    full = make_collator(tok.pad_token_id)(feats)
+    trimmed = make_collator(tok.pad_token_id, trained_logits_only=True)(feats)
+    trained = sum(label != IGNORE for f in feats for label in f["labels"])
+    assert trimmed["logits_to_keep"].sum() == trained == len(trimmed["shift_labels"])
+    assert trimmed["logits_to_keep"].sum() < full["attention_mask"].sum() / 2  # the prompts are most tokens
+    model = get_peft_model(copy.deepcopy(smol_model.model), LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
+                                                                       init_lora_weights=False))
+    losses, grads = [], []
+    for batch in (full, trimmed):
+        model.zero_grad()
+        loss = model(**batch, use_cache=False).loss
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.requires_grad]))
+    assert torch.allclose(losses[0], losses[1], atol=1e-5), losses
+    assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)
+    assert grads[0].abs().sum() > 0

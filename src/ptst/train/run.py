@@ -99,6 +99,8 @@ def _build_trainer(cfg: TrainConfig, examples, tokenizer, *, callbacks: list, qu
     loaded.model.config.use_cache = False
     model = loaded.model if cfg.full else _with_lora(loaded.model, cfg)
     rows = [{"input_ids": e.input_ids, "labels": e.labels, "length": len(e.input_ids)} for e in examples]
+    collator = make_collator(tokenizer.pad_token_id, packing=cfg.packing,
+                             trained_logits_only=not cfg.packing and takes_logits_to_keep(loaded.model))
     args = TrainingArguments(
         output_dir=cfg.out, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
@@ -110,13 +112,25 @@ def _build_trainer(cfg: TrainConfig, examples, tokenizer, *, callbacks: list, qu
         fp16=loaded.dtype == "float16", dataloader_num_workers=0, disable_tqdm=quiet,
         ddp_find_unused_parameters=False)
     trainer = Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
-                      data_collator=make_collator(tokenizer.pad_token_id, packing=cfg.packing),
+                      data_collator=collator,
                       processing_class=tokenizer, callbacks=callbacks)
     if quiet:
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def takes_logits_to_keep(model) -> bool:
+    """Whether the model's forward can project only some positions onto the vocabulary (transformers' own
+    architectures can; remote code may not). ptst passes a mask of positions, which transformers takes only since
+    `slice_logits_to_keep` (older versions, e.g. the 5.19 that vLLM's CPU build pins, index with it and fail)."""
+    import inspect
+
+    from transformers import modeling_utils
+
+    return hasattr(modeling_utils, "slice_logits_to_keep") and \
+        "logits_to_keep" in inspect.signature(type(model).forward).parameters
 
 
 def _with_lora(model, cfg: TrainConfig):
@@ -153,6 +167,7 @@ def _record(cfg: TrainConfig, groups, stats, trainer, result, resume) -> dict:
                  "mix": cfg.mix, "mix_template": _template_record(mix_template) if mix_template else None,
                  "examples": stats.kept, "dropped": stats.dropped, "truncated": stats.truncated},
         "kind": "full" if cfg.full else "lora",
+        "trained_logits_only": getattr(trainer.data_collator, "trained_logits_only", False),
         "seed": cfg.seed,
         "world_size": trainer.args.world_size,
         "main_process": trainer.is_world_process_zero(),
