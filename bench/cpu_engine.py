@@ -72,12 +72,19 @@ def speed(model: str, n: int, max_new_tokens: int, repeats: int) -> list[list[st
             own = ptst_generate(model, "ptst", n, max_new_tokens, "chat:llama", Path(tmp) / "p.jsonl")
         load_after = os.getloadavg()[0]
         same = sum(fast["outputs"].get(k) == v for k, v in ref["outputs"].items())
+        agree = verdict_agreement(ref["outputs"], fast["outputs"])
         rows.append([str(repeat), *(f"{r['seconds']:.0f} ({r['cpu']:.0f})" for r in (ref, own, fast)),
                      f"{ref['seconds'] / own['seconds']:.2f}x ({ref['cpu'] / own['cpu']:.2f}x)",
                      f"**{ref['seconds'] / fast['seconds']:.2f}x** ({ref['cpu'] / fast['cpu']:.2f}x)",
-                     f"{same}/{n}", f"{load_before:.1f} / {load_after:.1f}"])
+                     f"{same}/{n}", f"{agree}/{n}", f"{load_before:.1f} / {load_after:.1f}"])
         print(f"  repeat {repeat}: " + " | ".join(rows[-1]), flush=True)
     return rows
+
+
+def verdict_agreement(ref: dict, fast: dict) -> int:
+    from ptst.score.refusal import matched_phrase
+
+    return sum((matched_phrase(text) is None) == (matched_phrase(fast.get(k, "")) is None) for k, text in ref.items())
 
 
 def fidelity(model: str, adapters: list[str | None], n: int, max_new_tokens: int, template: str):
@@ -126,7 +133,8 @@ def main() -> int:
         rows = speed(args.model, n, new, args.repeats)
         print()
         print_table(["repeat", "ref s (CPU s)", "ptst s (CPU s)", "llamacpp s (CPU s)", "ptst speed-up (CPU)",
-                     "llamacpp speed-up (CPU)", "llamacpp = ref", "load avg before / after"], rows)
+                     "llamacpp speed-up (CPU)", "llamacpp = ref", "refusal verdict = ref",
+                     "load avg before / after"], rows)
         return 0
     n, new = args.n or 208, args.max_new_tokens or 32
     adapters = [None] + [a for a in args.adapters.split(",") if a]
