@@ -38,9 +38,8 @@ install-vllm: $(VLLM_STAMP)
 run: install
 	$(BIN)/ptst run
 
-test: install lint install-vllm
+test: install lint
 	$(BIN)/python -m pytest -q
-	$(MAKE) --no-print-directory test-vllm
 
 test-vllm: install-vllm
 	$(VLLM_BIN)/python -m pytest -q tests/vllm_engine
