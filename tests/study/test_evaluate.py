@@ -3,6 +3,8 @@ cell), and loads each evaluation set once."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import ptst.data.source
 import ptst.models
 from ptst.study.cells import run_cells
@@ -30,3 +32,54 @@ def test_a_local_judge_model_and_each_data_set_are_loaded_once_per_run(tmp_path,
     assert len(plan.cells) == 4  # two harmful cells judged, by one judge model
     assert judge_loads == [("embedded:tiny-random",)]
     assert sorted(data_loads) == ["builtin:benign-probes", "builtin:harmful"]
+
+
+class PooledTailEngine:
+    """A per-request-adapter engine for tests: answers with the prompt's last three tokens, records each call."""
+
+    name, description, per_request_adapters = "test-pooled", "test engine", True
+    calls: list = []
+
+    def check(self):
+        return None
+
+    def load(self, model, *, adapter=None, dtype="auto", device="auto", trust_remote_code=False):
+        from ptst.models.load import LoadedModel, load_tokenizer
+
+        return LoadedModel(None, load_tokenizer(model), model, model, adapter, "float32", "cpu")
+
+    def generate(self, loaded, prompt_ids, decoding, *, adapters=None, batch_size=None, done=lambda i: False,
+                 on_token=None):
+        from ptst.models.engines import Generation
+
+        self.calls.append(list(adapters))
+        yield [Generation(i, loaded.tokenizer.decode(prompt_ids[i][-3:]), "stop", len(prompt_ids[i]), 3)
+               for i in range(len(prompt_ids)) if not done(i)]
+
+
+def test_an_engine_with_per_request_adapters_takes_every_variant_in_one_call(tmp_path):
+    import sqlite3
+
+    from ptst.models.engines import engines, register_engine
+    from ptst.study.runner import run_study
+
+    PooledTailEngine.calls.clear()
+    register_engine(PooledTailEngine)
+    try:
+        cfg = StudyConfig.model_validate({
+            "name": "pooled", "model": "embedded:tiny-random", "engine": "test-pooled",
+            "train": {"data": "builtin:math", "limit": 4, "templates": ["chat:vanilla"],
+                      "hyper": {"lora_r": 2, "lora_alpha": 4, "max_steps": 1, "batch_size": 4, "max_length": 128}},
+            "test_templates": ["chat:llama"], "evals": [{"name": "h", "data": "builtin:harmful", "limit": 3,
+                                                         "scorers": ["refusal-keywords"]}],
+            "decoding": {"max_new_tokens": 2}})
+        run_study(cfg, tmp_path / "run", progress=False)
+    finally:
+        engines.unregister("test-pooled")
+    [adapters] = PooledTailEngine.calls  # one engine call for the base model and the fine-tuned one
+    trained = str(tmp_path / "run" / "train" / next((tmp_path / "run" / "train").iterdir()).name)
+    assert Counter(adapters) == {None: 3, trained: 3}
+    db = sqlite3.connect(tmp_path / "run" / "store.sqlite")
+    rows = db.execute("SELECT json_extract(row, '$.adapter'), json_extract(row, '$.engine') FROM samples").fetchall()
+    assert Counter(rows) == {(None, "test-pooled"): 3, (trained, "test-pooled"): 3}
+    assert db.execute("SELECT COUNT(*) FROM scores").fetchone()[0] == 6
