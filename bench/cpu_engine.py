@@ -32,6 +32,8 @@ from _common import SHARED, in_subprocess, machine_line, print_table  # noqa: E4
 ADVBENCH = str(SHARED / "advbench/harmful_behaviors.csv")
 QWEN = "embedded:qwen2.5-coder-0.5b-instruct"
 MIN_AGREEMENT, MAX_ASR_POINTS, SPEED_TARGET = 0.95, 2.0, 8.0
+FIDELITY_HEADERS = ["model", "template", "n", "verdicts agree", "ASR ptst", "ASR llamacpp", "difference",
+                    "identical outputs", "s ptst / llamacpp", "meets bar"]
 
 
 def ptst_generate(model: str, engine: str, n: int, max_new_tokens: int, template: str, out: Path,
@@ -125,8 +127,10 @@ def main() -> int:
     print(f"machine: {machine_line()}\n")
     if args.quick:
         rows, _ = fidelity("embedded:smollm2-135m-instruct", [None], 4, 8, "chat:llama")
+        print()
+        print_table(FIDELITY_HEADERS, rows)
         print("\n(--quick: a smoke test; no claims)")
-        return 0 if rows else 1
+        return 0
     if args.what == "speed":
         n, new = args.n or 48, args.max_new_tokens or 48
         print(f"speed: {args.model}, {n} AdvBench prompts, chat:llama, greedy, {new} new tokens\n")
@@ -135,6 +139,7 @@ def main() -> int:
         print_table(["repeat", "ref s (CPU s)", "ptst s (CPU s)", "llamacpp s (CPU s)", "ptst speed-up (CPU)",
                      "llamacpp speed-up (CPU)", "llamacpp = ref", "refusal verdict = ref",
                      "load avg before / after"], rows)
+        print(f"\ntarget (issue #16): llamacpp at least {SPEED_TARGET:.0f}x the reference loop, whole process")
         return 0
     n, new = args.n or 208, args.max_new_tokens or 32
     adapters = [None] + [a for a in args.adapters.split(",") if a]
@@ -145,8 +150,7 @@ def main() -> int:
         rows += more
         failed |= bad
     print()
-    print_table(["model", "template", "n", "verdicts agree", "ASR ptst", "ASR llamacpp", "difference",
-                 "identical outputs", "s ptst / llamacpp", "meets bar"], rows)
+    print_table(FIDELITY_HEADERS, rows)
     return 1 if failed else 0
 
 
