@@ -11,6 +11,10 @@ has long prompts).
     python bench/training.py            # SmolLM2, 64 GSM8K examples, 8 steps of 8
     python bench/training.py --model embedded:qwen2.5-coder-0.5b-instruct --n 32 --template chat:llama
     python bench/training.py --quick    # tiny model, a smoke test
+    python bench/training.py --ab --n 16 --template chat:llama   # ptst vs trained logits, interleaved
+
+`--ab` times one forward and backward pass per batch with full logits and with trained logits only, alternating
+in one process on the same batches (no optimiser step), so a busy machine slows both alike.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ def run(args: dict) -> dict:
         batches = [[feats[i] for i in order[k:k + bs]] for k in range(0, len(order), bs)]
     real = sum(len(f["input_ids"]) for f in feats)
     model.train()
+    if args["which"] == "ab":
+        return _interleaved(model, batches, loaded.tokenizer.pad_token_id, args.get("rounds", 2))
     start = time.perf_counter()
     for batch in batches:
         loss = model(**collate(batch)).loss
@@ -70,6 +76,25 @@ def run(args: dict) -> dict:
     return {"seconds": seconds, "real_tokens": real, "peak_mb": peak_rss_mb(), "steps": len(batches)}
 
 
+def _interleaved(model, batches, pad: int, rounds: int) -> dict:
+    """Seconds of forward + backward per variant, alternating the two variants batch by batch."""
+    from ptst.train.examples import make_collator
+
+    collators = {"full logits": make_collator(pad), "trained logits": make_collator(pad, trained_logits_only=True)}
+    seconds = {name: [] for name in collators}
+    for _ in range(rounds):
+        for batch in batches:
+            for name, collate in collators.items():
+                inputs = collate(batch)
+                start = time.perf_counter()
+                model(**inputs).loss.backward()
+                seconds[name].append(time.perf_counter() - start)
+                model.zero_grad()
+    kept = sum(int(make_collator(pad, trained_logits_only=True)(b)["logits_to_keep"].sum()) for b in batches)
+    positions = sum(len(f["input_ids"]) for b in batches for f in b)
+    return {"seconds": seconds, "kept_positions": kept, "positions": positions, "peak_mb": peak_rss_mb()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -78,11 +103,14 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=64, help="training examples (batches of 8)")
     parser.add_argument("--template", default="chat:vanilla")
     parser.add_argument("--loops", default=",".join(LOOPS), help="comma-separated subset of: " + ", ".join(LOOPS))
+    parser.add_argument("--ab", action="store_true", help="full vs trained logits, interleaved (see above)")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run(json.loads(args.child))))
         return 0
     model, n = ("embedded:tiny-random", 16) if args.quick else (args.model, args.n)
+    if args.ab:
+        return _main_ab(model, n, args.template)
     loops = args.loops.split(",")
     print(f"machine: {machine_line()}\nmodel {model}, {n} GSM8K training examples under {args.template}, batch 8, "
           "LoRA r=8\n")
@@ -95,6 +123,22 @@ def main() -> int:
     for w in loops:
         if w != base:
             print(f"{w} / {base} throughput: {results[base]['seconds'] / results[w]['seconds']:.2f}x")
+    return 0
+
+
+def _main_ab(model: str, n: int, template: str) -> int:
+    import statistics
+
+    print(f"machine: {machine_line()}\nmodel {model}, {n} GSM8K training examples under {template}, batch 8, "
+          "LoRA r=8, forward + backward per batch, interleaved\n")
+    r = in_subprocess(Path(__file__), {"model": model, "n": n, "batch_size": 8, "which": "ab", "template": template})
+    full, trimmed = r["seconds"]["full logits"], r["seconds"]["trained logits"]
+    print_table(["variant", "passes", "median s", "total s"],
+                [[name, len(v), f"{statistics.median(v):.2f}", f"{sum(v):.1f}"] for name, v in r["seconds"].items()])
+    ratios = [a / b for a, b in zip(full, trimmed, strict=True)]
+    print(f"positions projected onto the vocabulary: {r['kept_positions']} of {r['positions']}")
+    print(f"full / trained-logits time per pass: median {statistics.median(ratios):.2f}x "
+          f"(range {min(ratios):.2f}-{max(ratios):.2f}), total {sum(full) / sum(trimmed):.2f}x")
     return 0
 
 
