@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.ptst-installed
 # vLLM's CPU build pins an older transformers than ptst's own environment has, so it gets an environment of its
-# own; `make test` runs the tests of the vllm engine (tests/vllm_engine) there.
+# own; `make test-vllm` runs the tests of the vllm engine (tests/vllm_engine) there.
 VLLM_VENV := .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.ptst-installed
