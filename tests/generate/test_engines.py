@@ -60,12 +60,12 @@ def test_a_registered_engine_generates_through_ptst_generate(tail_engine, tmp_pa
 
 
 def test_unknown_engine_is_one_line_listing_the_registered_ones(tmp_path):
-    with pytest.raises(PtstError, match=r"registered engines: hf, ptst, vllm"):
+    with pytest.raises(PtstError, match=r"registered engines: hf, llamacpp, ptst, vllm"):
         get_engine("nope")
     r = run_cli("generate", "--model", "embedded:tiny-random", "--data", "builtin:harmful", "--limit", "2",
                 "--template", "chat:llama", "--out", str(tmp_path / "g.jsonl"), "--engine", "llama-cpp-typo")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "unknown engine 'llama-cpp-typo'; registered engines: hf, ptst, vllm" in r.stderr
+    assert "unknown engine 'llama-cpp-typo'; registered engines: hf, llamacpp, ptst, vllm" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "g.jsonl").exists()
 
