@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.ptst-installed
 # vLLM's CPU build pins an older transformers than ptst's own environment has, so it gets an environment of its
-# own; `make test-vllm` runs the tests of the vllm engine (tests/vllm_engine) there.
+# own; `make test-vllm` runs the tests of the vllm engine (tests/vllm_engine) there, and `make test` runs them
+# after the main suite.
 VLLM_VENV := .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.ptst-installed
@@ -40,6 +41,7 @@ run: install
 
 test: install lint
 	$(BIN)/python -m pytest -q
+	$(MAKE) test-vllm
 
 test-vllm: install-vllm
 	$(VLLM_BIN)/python -m pytest -q tests/vllm_engine

@@ -20,12 +20,15 @@ def peak_rss_mb() -> float:
 
 
 def in_subprocess(script: Path, args: dict) -> dict:
-    """Run `script --child JSON` and return the JSON it prints last."""
+    """Run `script --child JSON` and return the last JSON object it prints."""
     proc = subprocess.run([sys.executable, str(script), "--child", json.dumps(args)], capture_output=True, text=True,
                           check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{script.name} child failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    for line in reversed(proc.stdout.strip().splitlines()):  # libraries (vLLM) may print after the child's answer
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"{script.name} child printed no result:\n{proc.stdout[-3000:]}")
 
 
 def machine_line() -> str:

@@ -21,6 +21,10 @@ import pytest
 from tests.conftest import ROOT, run_cli
 from tests.scale.runs import count_samples, samples
 
+# vLLM gives up on a model step after 300 s; a first LoRA step on a loaded 2-core machine has taken longer. The
+# runs below inherit the environment, so this covers the studies' subprocesses too.
+os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "1800")
+
 SMOL = "embedded:smollm2-135m-instruct"
 N_PROMPTS = 24
 
@@ -162,6 +166,41 @@ def test_a_vllm_study_killed_and_run_again_ends_as_an_uninterrupted_one(tiny_vll
     assert (out / "results.csv").read_text() == (reference / "results.csv").read_text()
     rows = sqlite_rows(out)
     assert {row["engine"] for row in rows} == {"vllm"} and {row["dtype"] for row in rows} == {"float32"}
+
+
+PROGRAM = """
+import sys
+from ptst.cli.main import main
+
+if __name__ == "__main__":
+    out = sys.argv.index("--out") + 1
+    for run in ("first", "second"):  # one engine serves both; a single call happened to exit even before
+        rc = main(sys.argv[1:out] + [sys.argv[out] + "." + run])
+    print("main returned", rc, flush=True)
+"""
+
+
+@pytest.mark.timeout(900)
+def test_a_program_that_returns_from_main_exits(tiny_vllm_model, tmp_path):
+    """A Python program calling ptst with the vllm engine and simply returning ends: at exit, vLLM's engine process
+    is stopped before multiprocessing waits for it (it waited forever before)."""
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM)
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, str(program), "generate", "--model", tiny_vllm_model, "--data",
+                             "builtin:harmful", "--limit", "2", "--template", "chat:vanilla", "--max-new-tokens", "4",
+                             "--dtype", "float32", "--engine", "vllm", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        stdout, _ = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        stdout = ""
+    finally:
+        _end_group(proc.pid)
+        proc.wait()
+    assert "main returned 0" in stdout
+    assert proc.returncode == 0, "the program did not exit after main returned"
+    assert [len(Path(f"{out}.{run}").read_text().splitlines()) for run in ("first", "second")] == [2, 2]
 
 
 def sqlite_rows(run_dir: Path) -> list[dict]:

@@ -14,6 +14,7 @@ guard (`ptst` and `python -m ptst` have one).
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -84,6 +85,13 @@ class VllmSession:
     def __init__(self, llm):
         self.llm = llm
         self._lora_ids: dict[str, int] = {}
+        # Registered after multiprocessing's own exit hook, so it runs first: that hook joins the engine's
+        # process, which without a shutdown never ends (a program returning from main hung at exit).
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Stop the engine's processes (idempotent)."""
+        self.llm.llm_engine.engine_core.shutdown()
 
     def run(self, prompt_ids: Sequence[Sequence[int]], decoding, stops: Sequence[int],
             adapters: Sequence[str | None]) -> list:
