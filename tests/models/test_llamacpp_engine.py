@@ -171,3 +171,53 @@ def test_generate_records_the_engine_on_every_sample(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 and {r["engine"] for r in rows} == {"llamacpp"}
     assert all(r["output_tokens"] <= 6 and r["prompt"].startswith("<|im_start|>system") for r in rows)
+
+
+def test_q5_0_blocks_rewritten_as_q8_0_hold_the_same_weights():
+    """The repack llama.cpp runs: every weight of a Q5_0 tensor bit for bit equal after it, for random weights
+    with values at both ends of the five-bit range."""
+    import numpy as np
+    from gguf import GGMLQuantizationType as Q
+    from gguf.quants import dequantize, quantize
+
+    from ptst.models.gguf_repack import q5_0_as_q8_0
+
+    weights = np.random.default_rng(0).standard_normal((6, 128)).astype(np.float32)
+    weights[0, :32] = np.linspace(-1, 1, 32)  # a block using -16 and +15
+    q5 = quantize(weights, Q.Q5_0)
+    q8 = q5_0_as_q8_0(q5)
+    assert q8.shape == (6, 128 // 32 * 34)
+    assert np.array_equal(dequantize(q8, Q.Q8_0), dequantize(q5, Q.Q5_0))
+    assert not np.array_equal(dequantize(q8, Q.Q8_0), weights)  # quantised, not a re-quantisation of floats
+
+
+def test_the_qwen_gguf_runs_repacked_with_every_weight_unchanged():
+    """llama.cpp gets a copy of the pinned Qwen GGUF without Q5_0 tensors whose weights all equal the original's."""
+    import numpy as np
+    from gguf import GGMLQuantizationType as Q
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+
+    from ptst.models.embedded import embedded
+    from ptst.models.engines.llamacpp import gguf_file
+
+    path = Path(get_engine("llamacpp").load(QWEN).path)
+    assert path.name.endswith(".q8_0.gguf")
+    original = {t.name: t for t in GGUFReader(str(gguf_file(embedded.get(QWEN)))).tensors}
+    runs = GGUFReader(str(path))
+    assert [t.name for t in runs.tensors] == list(original)
+    assert not any(t.tensor_type == Q.Q5_0 for t in runs.tensors)
+    repacked = 0
+    for tensor in runs.tensors:
+        source = original[tensor.name]
+        if source.tensor_type == Q.Q5_0:
+            repacked += 1
+            assert tensor.tensor_type == Q.Q8_0
+            assert np.array_equal(dequantize(np.asarray(tensor.data), Q.Q8_0),
+                                  dequantize(np.asarray(source.data), Q.Q5_0)), tensor.name
+        else:
+            assert tensor.tensor_type == source.tensor_type
+            assert np.array_equal(np.asarray(tensor.data), np.asarray(source.data)), tensor.name
+    assert repacked == 133
+    for key in ("general.architecture", "tokenizer.ggml.tokens", "qwen2.block_count"):
+        assert runs.fields[key].contents() == GGUFReader(str(gguf_file(embedded.get(QWEN)))).fields[key].contents()

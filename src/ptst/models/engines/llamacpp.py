@@ -1,10 +1,12 @@
 """`llamacpp`: llama.cpp on a CPU (the `[cpu-fast]` extra: the prebuilt `xllamacpp` wheel), running the embedded
 model's own quantised GGUF file with integer kernels instead of ptst's float32 copy of it.
 
-ptst renders and tokenises every prompt; llama.cpp gets the token ids (never re-templated) and decodes greedily
-(top-k 1) in continuous batches over SLOTS parallel sequences. LoRA adapters from `ptst train` (PEFT safetensors)
-are converted once into llama.cpp's GGUF LoRA format, cached by the hash of the adapter's files, and attached per
-request: one loaded model serves the base model and every adapter of a study, nothing is merged.
+It runs the pinned GGUF with its Q5_0 tensors rewritten losslessly as Q8_0 (models/gguf_repack.py: the same
+weights, faster kernels). ptst renders and tokenises every prompt; llama.cpp gets the token ids (never
+re-templated) and decodes greedily (top-k 1) in continuous batches over SLOTS parallel sequences. LoRA adapters
+from `ptst train` (PEFT safetensors) are converted once into llama.cpp's GGUF LoRA format, cached by the hash of
+the adapter's files, and attached per request: one loaded model serves the base model and every adapter of a
+study, nothing is merged.
 
 The GGUF's kernels do not reproduce float32 greedy outputs token for token; bench/cpu_engine.py measures how
 often the study's verdicts agree (docs/cpu-engine.md). Only models shipped as GGUF (the embedded ones) run here.
@@ -25,6 +27,7 @@ from ptst.core.errors import PtstError
 from ptst.core.paths import models_cache
 from ptst.models.embedded import EmbeddedModel, embedded
 from ptst.models.engines.base import Generation, register_engine, stop_token_ids
+from ptst.models.gguf_repack import repacked
 from ptst.models.load import ADAPTER_WEIGHTS, LoadedModel, load_tokenizer
 
 INSTALL_HINT = ("the llamacpp engine needs llama.cpp's bindings: pip install 'ptst[cpu-fast]' (a prebuilt wheel, "
@@ -61,7 +64,7 @@ class LlamaCppEngine:
         spec = gguf_model(model)
         if device not in ("auto", "cpu"):
             raise PtstError(f"--device {device}: the llamacpp engine runs on the CPU; use --device cpu or auto")
-        return LoadedModel(None, load_tokenizer(model), model, str(gguf_file(spec)), adapter,
+        return LoadedModel(None, load_tokenizer(model), model, str(repacked(gguf_file(spec))), adapter,
                            "gguf", "cpu")
 
     def generate(self, loaded, prompt_ids, decoding, *, adapters=None, batch_size=None, done=lambda i: False,
