@@ -221,3 +221,24 @@ def test_the_qwen_gguf_runs_repacked_with_every_weight_unchanged():
     assert repacked == 133
     for key in ("general.architecture", "tokenizer.ggml.tokens", "qwen2.block_count"):
         assert runs.fields[key].contents() == GGUFReader(str(gguf_file(embedded.get(QWEN)))).fields[key].contents()
+
+
+def test_a_resumed_run_gets_the_uninterrupted_runs_answers():
+    """Slots reuse prompt prefixes, whose numbers depend on the batch that computed them; each chunk runs on a
+    fresh server, so a run that resumes at its second chunk answers as the run that went straight through."""
+    from ptst.data import load_items
+
+    engine = get_engine("llamacpp")
+    loaded = engine.load(SMOL)
+    requests = [item.input for item in load_items("builtin:harmful", limit=8, seed=0)]
+    ids = [encode_rendered(render_prompt(get_template("chat:llama"), r, tokenizer=loaded.tokenizer),
+                           loaded.tokenizer) for r in requests]
+
+    def answers(done):
+        return {g.index: g.text for batch in engine.generate(loaded, ids, Decoding(max_new_tokens=24), batch_size=4,
+                                                             done=done) for g in batch}
+
+    whole = answers(lambda i: False)
+    resumed = answers(lambda i: i < 4)
+    assert sorted(resumed) == [4, 5, 6, 7]
+    assert {i: whole[i] for i in resumed} == resumed
