@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         counted = _placeholder_preflight(cfg)
         _print_plan(counted, build_plan(counted, offline_ok=True), run_dir)
         return 0
-    note(f"study {cfg.name} ({path}) -> {run_dir}")
     with hold_run_dir(run_dir):  # one process per run directory; removed again if the run is refused at once
+        note(f"study {cfg.name} ({path}) -> {run_dir}")  # only once the directory is ours: a refusal is one line
         run_study(cfg, run_dir, allow_extend=args.allow_extend, progress=not args.no_progress,
                   artifacts=args.artifacts, address=args.address)
         print_report(run_dir)
