@@ -59,6 +59,9 @@ def test_run_writes_report_and_prints_the_table(reference_run):
     assert "| `base` |" in md and "**" in md and "_" in md  # PTST cells bold, diagonal italic
     html = (out / "report.html").read_text()
     assert "data:image/png;base64" in html and "exact prompt" in html
+    # the statistics of results.md, with what each interval covers, are in the page too
+    assert "<h2>What the intervals cover</h2>" in html and "covers requests only" in html
+    assert "exact McNemar" in html and "<table>" in html.split("What the intervals cover")[1]
 
 
 def test_sigkill_at_several_points_then_resume_gives_the_same_results(reference_run, tmp_path):

@@ -34,7 +34,7 @@ def write_report(run_dir: str | Path) -> dict:
     pictures += [p for p in (tradeoff(results, cfg, run_dir), trajectory(results, cfg, run_dir)) if p]
     manifest_path = run_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    html_path = write_html(run_dir, results, cfg, pictures, manifest, preflight=preflight)
+    html_path = write_html(run_dir, results, cfg, pictures, manifest, preflight=preflight, statistics=statistics)
     return {"results": results, "config": cfg, "files": [run_dir / "results.csv", run_dir / "results.md",
                                                            *pictures, html_path]}
 

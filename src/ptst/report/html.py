@@ -75,9 +75,18 @@ def _samples(run_dir: Path, per_cell: int) -> str:
     return "".join(parts)
 
 
+def _statistics(markdown: str) -> str:
+    """results.md's statistics section (what each interval covers, the highlighted paired differences), as
+    HTML; the markdown renderer escapes any HTML inside template names."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown) if markdown.strip() else ""
+
+
 def write_html(run_dir: Path, results: list[Result], cfg: dict, pictures: list[Path], manifest: dict,
-               *, per_cell: int = 3, preflight: dict | None = None) -> Path:
+               *, per_cell: int = 3, preflight: dict | None = None, statistics: str = "") -> Path:
     tables = "".join(_grid_table(results, cfg, d, m) for d, m in primary_metrics(results))
+    tables += _statistics(statistics)
     if preflight:
         tables += _preflight_table(preflight)
     figs = "".join(_img(p) for p in pictures)
@@ -88,7 +97,8 @@ def write_html(run_dir: Path, results: list[Result], cfg: dict, pictures: list[P
 <p>Model <code>{html.escape(str(cfg.get('model')))}</code>. Rows: training template (<code>base</code> = before
 fine-tuning). Columns: test template. <span class="ptst">Blue</span>: PTST cells (trained without a safety prompt,
 tested with one); <span class="diagonal">grey italic</span>: same template for training and testing.
-One seed: value [95% interval]; several seeds: mean ± std.</p>
+One seed: value [95% interval]; several seeds: mean ± std. What each interval covers (requests or seeds) and
+the paired tests follow the tables.</p>
 {tables}<h2>Pictures</h2>{figs}<h2>Sample outputs</h2><p class="muted">The first {per_cell} samples of each cell,
 with the exact rendered prompt.</p>{_samples(run_dir, per_cell)}
 <h2>Provenance</h2><p class="muted">{html.escape(versions)}<br>
