@@ -5,8 +5,8 @@ It runs the pinned GGUF with its Q5_0 tensors rewritten losslessly as Q8_0 (mode
 weights, faster kernels). ptst renders and tokenises every prompt; llama.cpp gets the token ids (never
 re-templated) and decodes greedily (top-k 1) in continuous batches over SLOTS parallel sequences. LoRA adapters
 from `ptst train` (PEFT safetensors) are converted once into llama.cpp's GGUF LoRA format, cached by the hash of
-the adapter's files, and attached per request: one loaded model serves the base model and every adapter of a
-study, nothing is merged.
+the adapter's files, and applied by llama.cpp at run time, nothing merged: requests may name different adapters,
+and each chunk's requests with one adapter run on their own server (LlamaCppSession says why).
 
 The GGUF's kernels do not reproduce float32 greedy outputs token for token; bench/cpu_engine.py measures how
 often the study's verdicts agree (docs/cpu-engine.md). Only models shipped as GGUF (the embedded ones) run here.
