@@ -69,13 +69,36 @@ def pick_device(device: str = "auto") -> str:
     return "cpu"
 
 
-def pick_dtype(dtype: str, device: str):
-    """auto: bf16 on a GPU, fp32 on CPU (bf16 on CPU is an explicit choice: it can change greedy outputs)."""
+def bf16_unit(device: str) -> str | None:
+    """The hardware that makes bfloat16 matrix products fast on `device`, or None: a CUDA GPU with bf16, or a CPU
+    with AMX or AVX512-BF16 (which oneDNN uses through torch)."""
     import torch
 
-    if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    if device.startswith("cuda"):
+        return "CUDA bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else None
+    if device != "cpu":
+        return None
+    cpu = torch.cpu
+    if getattr(cpu, "_is_amx_tile_supported", lambda: False)():
+        return "AMX"
+    if getattr(cpu, "_is_avx512_bf16_supported", lambda: False)():
+        return "AVX512-BF16"
+    return None
+
+
+def resolve_dtype(dtype: str, device: str = "auto") -> str:
+    """The compute type `dtype` means on `device`: auto is bfloat16 where the hardware multiplies bf16 matrices
+    fast (`bf16_unit`), float32 elsewhere; any other value is itself. float32 is the exact reference."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if bf16_unit(pick_device(device)) else "float32"
+
+
+def pick_dtype(dtype: str, device: str):
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+        resolve_dtype(dtype, device)]
 
 
 def load_model(ref: str, *, adapter: str | None = None, dtype: str = "auto", device: str = "auto",

@@ -24,7 +24,8 @@ class RenderOptions(BaseModel):
 
 class RuntimeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dtype: Dtype = Field("auto", description="auto: bf16 on GPU, fp32 on CPU")
+    dtype: Dtype = Field("auto", description="auto: bfloat16 where the hardware has a bf16 unit (a CUDA GPU, a "
+                        "CPU with AMX or AVX512-BF16), float32 elsewhere; float32 is the exact reference")
     device: Device = Field("auto", description="where to run")
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ptst.models.engines import Engine, get_engine
-from ptst.study.config import StudyConfig
+from ptst.study.config import StudyConfig, with_compute_dtype
 from ptst.study.evaluate import EvalContext, EvalTask, VariantCells
 from ptst.study.executors import get_executor
 from ptst.study.plan import Plan, estimated_steps
@@ -32,7 +32,7 @@ def total_units(cfg: StudyConfig, plan: Plan) -> float:
 
 def run_cells(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = False, progress: bool = True) -> Plan:
     """Evaluate every cell of a study without training runs (resumable like any study)."""
-    run_dir = Path(run_dir)
+    run_dir, cfg = Path(run_dir), with_compute_dtype(cfg)
     engine = get_engine(cfg.engine)
     engine.check()
     plan, store = open_run(cfg, run_dir, allow_extend=allow_extend)

@@ -116,6 +116,16 @@ class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
         return self
 
 
+def with_compute_dtype(cfg: StudyConfig) -> StudyConfig:
+    """The config with `dtype: auto` replaced by the type it computes in on this machine (bfloat16 where the
+    hardware has a bf16 unit). The dtype is part of every cell's and training run's identity, so samples made in
+    different precisions never share a cell, and a run directory moved to a machine where `auto` means another
+    type is refused by its config check instead of mixing the two."""
+    from ptst.models.load import resolve_dtype
+
+    return cfg.model_copy(update={"dtype": resolve_dtype(cfg.dtype, cfg.device)})
+
+
 def load_study_config(path: str | Path, overrides: dict | None = None) -> StudyConfig:
     """Read and validate a study YAML; relative data and template file paths resolve against the YAML's folder."""
     path = Path(path)

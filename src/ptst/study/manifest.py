@@ -23,6 +23,11 @@ def machine() -> dict:
     try:
         import torch
 
+        from ptst.models.load import bf16_unit
+
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        info["cpu_bf16_unit"] = bf16_unit("cpu")
+
         info["cuda"] = torch.cuda.is_available()
         if info["cuda"]:
             info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]

@@ -124,6 +124,8 @@ def training_run(cfg: StudyConfig, template: Template, seed: int, mix_template: 
             "mix_file_sha256": _file_identity(mix.mix_file) if mix.mix_file else None,
             "markup": cfg.markup, "system_policy": cfg.system_policy,
             "save_steps": train.eval_every_steps}
+    if cfg.dtype != "float32":  # only then: float32 runs made before the dtype counted keep their identity
+        spec["dtype"] = cfg.dtype
     if mix_template is not None:  # only then: runs made before mix templates existed keep their identity
         spec["mix_template"] = mix_template.content()
     if baseline is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ptst.core.console import note
 from ptst.models.engines import get_engine
 from ptst.study.cells import evaluation_tasks, total_units
-from ptst.study.config import PREFLIGHT, StudyConfig
+from ptst.study.config import PREFLIGHT, StudyConfig, with_compute_dtype
 from ptst.study.evaluate import EvalContext, VariantCells
 from ptst.study.executors import get_executor
 from ptst.study.plan import Plan, cells_for
@@ -26,7 +26,7 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = Fal
               artifacts: str | Path | None = None, address: str | None = None) -> Plan:
     """Train and evaluate every cell; `artifacts`: where adapters are written (default: the run directory);
     `address`: the cluster of an executor that uses one."""
-    run_dir = Path(run_dir)
+    run_dir, cfg = Path(run_dir), with_compute_dtype(cfg)
     engine, executor = get_engine(cfg.engine), get_executor(cfg.executor)
     engine.check()  # before hours of training, not after
     executor.check()

@@ -10,6 +10,7 @@ from ptst.core.io import atomic_write_json
 from ptst.core.versions import package_versions
 from ptst.data import get_dataset, load_items
 from ptst.models import load_model, load_tokenizer
+from ptst.models.load import resolve_dtype
 from ptst.templates import Template, get_template, load_template_file
 from ptst.templates.safety import is_safety_template
 from ptst.train.config import TrainConfig
@@ -93,8 +94,9 @@ def _build_trainer(cfg: TrainConfig, examples, tokenizer, *, callbacks: list, qu
     import datasets
     from transformers import Trainer, TrainingArguments
 
-    loaded = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device, trust_remote_code=cfg.trust_remote_code,
-                        for_training=True)
+    compute = resolve_dtype(cfg.dtype, cfg.device)
+    loaded = load_model(cfg.model, dtype=weights_dtype(compute, full=cfg.full), device=cfg.device,
+                        trust_remote_code=cfg.trust_remote_code, for_training=True)
     # no key/value cache while training: not needed, and transformers recognises packed rows only without one
     loaded.model.config.use_cache = False
     model = loaded.model if cfg.full else _with_lora(loaded.model, cfg)
@@ -108,8 +110,8 @@ def _build_trainer(cfg: TrainConfig, examples, tokenizer, *, callbacks: list, qu
         warmup_steps=cfg.warmup, optim=cfg.optimizer, weight_decay=cfg.weight_decay, seed=cfg.seed,
         data_seed=cfg.seed, logging_steps=cfg.logging_steps, save_strategy="steps" if cfg.save_steps else "no",
         save_steps=cfg.save_steps or 500, train_sampling_strategy="group_by_length", report_to="none",
-        remove_unused_columns=False, use_cpu=loaded.device == "cpu", bf16=loaded.dtype == "bfloat16",
-        fp16=loaded.dtype == "float16", dataloader_num_workers=0, disable_tqdm=quiet,
+        remove_unused_columns=False, use_cpu=loaded.device == "cpu", bf16=compute == "bfloat16",
+        fp16=compute == "float16", dataloader_num_workers=0, disable_tqdm=quiet,
         ddp_find_unused_parameters=False)
     trainer = Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
                       data_collator=collator,
@@ -119,6 +121,15 @@ def _build_trainer(cfg: TrainConfig, examples, tokenizer, *, callbacks: list, qu
 
         trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def weights_dtype(compute: str, *, full: bool) -> str:
+    """The dtype the model's weights are loaded in to train in `compute` precision (a 16-bit compute type runs
+    under the Trainer's autocast). LoRA: the frozen base weights in the compute type itself (half the memory and
+    the bandwidth), while peft keeps the adapter's weights, and so the optimiser's state, in float32. Full
+    fine-tuning: float32 master weights, as mixed-precision training keeps them (a learning rate of 1e-4 would
+    round away in bf16 weights)."""
+    return "float32" if full else compute
 
 
 def takes_logits_to_keep(model) -> bool:
@@ -153,6 +164,16 @@ def _resume_point(cfg: TrainConfig, out: Path) -> str | None:
     return str(checkpoints[-1])
 
 
+def _precision(cfg: TrainConfig, model) -> dict:
+    """What the run computed in, as the model holds it (not as asked)."""
+    def dtypes(trainable: bool) -> list[str]:
+        return sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()
+                       if p.requires_grad == trainable})
+
+    return {"requested": cfg.dtype, "compute": resolve_dtype(cfg.dtype, cfg.device), "frozen": dtypes(False),
+            "trained": dtypes(True)}
+
+
 def _template_record(template: Template) -> dict:
     return {"name": template.name, "hash": template.identity, **template.content()}
 
@@ -167,6 +188,7 @@ def _record(cfg: TrainConfig, groups, stats, trainer, result, resume) -> dict:
                  "mix": cfg.mix, "mix_template": _template_record(mix_template) if mix_template else None,
                  "examples": stats.kept, "dropped": stats.dropped, "truncated": stats.truncated},
         "kind": "full" if cfg.full else "lora",
+        "dtype": _precision(cfg, trainer.model),
         "trained_logits_only": getattr(trainer.data_collator, "trained_logits_only", False),
         "seed": cfg.seed,
         "world_size": trainer.args.world_size,
