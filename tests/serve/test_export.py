@@ -81,7 +81,7 @@ def test_export_merged_and_with_adapter_load_with_plain_libraries(adapter, tmp_p
     record = json.loads((merged / "ptst_export.json").read_text())
     assert record["template"] == "chat:llama" and record["merged"] is True
     ids = tok(ours.text, return_tensors="pt").input_ids
-    ptst_model = load_model("embedded:tiny-random", adapter=str(adapter)).model
+    ptst_model = load_model("embedded:tiny-random", adapter=str(adapter), dtype="float32").model
     with torch.no_grad():
         want = ptst_model(ids).logits
         got_merged = AutoModelForCausalLM.from_pretrained(merged)(ids).logits
