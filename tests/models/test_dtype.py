@@ -88,3 +88,33 @@ def test_a_run_directory_refuses_another_precision(tmp_path):
     store.close()
     with pytest.raises(PtstError, match=r'dtype: "float32" -> "bfloat16"'):
         open_run(with_compute_dtype(_study(tmp_path, "bfloat16")), tmp_path / "run")
+
+
+def test_an_adapter_merged_for_bfloat16_is_base_plus_update_rounded_once(tmp_path):
+    """The merged bf16 weights are the float32 sum W + (alpha / r) B A rounded to bf16 once, computed here from
+    the files themselves (a merge into bf16 weights rounds the update and the sum: different in many places)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from ptst.models import load_model, prepare
+
+    out = tmp_path / "a"
+    r = run_cli("train", "--model", "embedded:tiny-random", "--data", "builtin:math", "--limit", "8",
+                "--template", "chat:vanilla", "--batch-size", "4", "--max-steps", "2", "--learning-rate", "0.05",
+                "--dtype", "float32", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    config = json.loads((out / "adapter_config.json").read_text())
+    scale = config["lora_alpha"] / config["r"]
+    lora = load_file(str(out / "adapter_model.safetensors"))
+    base = load_file(str(Path(prepare("embedded:tiny-random")) / "model.safetensors"))
+    merged = load_model("embedded:tiny-random", adapter=str(out), dtype="bfloat16").model.state_dict()
+    checked = 0
+    for key, a in lora.items():
+        if ".lora_A." not in key:
+            continue
+        b = lora[key.replace(".lora_A.", ".lora_B.")]
+        name = key.removeprefix("base_model.model.").replace(".lora_A.weight", ".weight")
+        want = (base[name].float() + scale * (b.float() @ a.float())).to(torch.bfloat16)
+        assert torch.equal(merged[name], want), name
+        checked += 1
+    assert checked >= 4

@@ -106,6 +106,7 @@ def load_model(ref: str, *, adapter: str | None = None, dtype: str = "auto", dev
                ) -> LoadedModel:
     """Load base + optional adapter. For generation the LoRA weights are merged into the base (same function,
     fewer matmuls); `for_training` keeps the model in train mode and unmerged."""
+    import torch
     from transformers import AutoModelForCausalLM
 
     if adapter:
@@ -113,15 +114,22 @@ def load_model(ref: str, *, adapter: str | None = None, dtype: str = "auto", dev
     path = resolve_model_path(ref)
     device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)
+    merge = bool(adapter) and merge_adapter and not for_training
+    # A LoRA update merged into 16-bit weights is rounded twice (the update, then the sum); on a CPU the update is
+    # merged into float32 weights and the sum rounded once, the closest 16-bit model to base + adapter.
+    merge_in_float32 = merge and torch_dtype != torch.float32 and device == "cpu"
     tokenizer = load_tokenizer(ref, trust_remote_code=trust_remote_code)
     try:
         with _quiet_local_loading(path):
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype,
-                                                         trust_remote_code=trust_remote_code, **_hub_kwargs(path))
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=torch.float32 if merge_in_float32 else torch_dtype, trust_remote_code=trust_remote_code,
+                **_hub_kwargs(path))
     except OSError as err:
         raise PtstError(_load_failure(ref, err)) from None
     if adapter:
-        model = _attach_adapter(model, adapter, merge=merge_adapter and not for_training)
+        model = _attach_adapter(model, adapter, merge=merge)
+    if merge_in_float32:
+        model = model.to(torch_dtype)
     if not for_training:  # for training the Trainer places the model (one device per process)
         model.to(device)
         model.eval()
