@@ -40,7 +40,7 @@ def reference_loop(args: dict) -> dict:
 
     from ptst.data import load_items
     from ptst.models import load_model
-    from ptst.models.engine import stop_token_ids
+    from ptst.models.engines import stop_token_ids
     from ptst.templates import get_template, render_prompt
 
     start = time.perf_counter()  # both sides are timed end to end: load, render, generate

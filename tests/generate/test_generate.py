@@ -10,7 +10,7 @@ import sys
 import time
 
 from ptst.data import load_items
-from ptst.models.engine import Decoding, generate
+from ptst.models.generate_rendered import Decoding, generate
 from ptst.templates import get_template, render_prompt
 from tests.conftest import run_cli
 

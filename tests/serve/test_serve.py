@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from ptst.data import Item
-from ptst.models.engine import Decoding, generate
+from ptst.models.generate_rendered import Decoding, generate
 from ptst.templates import get_template, render_prompt
 from tests.serve.server_process import ServerProcess
 

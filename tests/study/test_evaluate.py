@@ -7,8 +7,8 @@ from collections import Counter
 
 import ptst.data.source
 import ptst.models
-from ptst.study.cells import run_cells
 from ptst.study.config import StudyConfig
+from ptst.study.run_cells import run_cells
 
 
 def _study(tmp_path) -> StudyConfig:

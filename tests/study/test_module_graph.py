@@ -42,5 +42,5 @@ def test_no_two_modules_import_each_other():
 def test_the_graph_sees_imports_inside_functions():
     graph = import_graph()
     assert "ptst.report.results" in graph["ptst.study.preflight"]  # imported inside run_preflight
-    assert "ptst.study.cells" in graph["ptst.study.preflight"]  # the run-cells API, not the runner
+    assert "ptst.study.run_cells" in graph["ptst.study.preflight"]  # the run-cells API, not the runner
     assert "ptst.study.runner" not in graph["ptst.study.preflight"]

@@ -146,7 +146,7 @@ def test_typed_markers_in_data_keep_their_characters_in_mid_text(llama_tokenizer
 def test_data_items_with_chat_markers_are_measured_as_written(chatml):
     """Studies and `ptst generate` tokenise through the engine's `encode_prompts`: a data item containing chat
     markers is not refused, and its markers reach the model as the characters the data set holds."""
-    from ptst.models.engine import encode_prompts
+    from ptst.models.generate_rendered import encode_prompts
 
     items = [CHATML_ATTACKS[2], "a plain question"]
     rows = encode_prompts(chatml, [render_prompt(TEMPLATE, text, tokenizer=chatml) for text in items])

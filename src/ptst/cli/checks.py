@@ -177,18 +177,5 @@ def check_scores_complete(run_dir: str | Path) -> None:
                         "settings and run the same command again to score them")
 
 
-def hold_run_dir(path: str | Path, *, enabled: bool = True):
-    """The run directory's lock for this process (see ptst.core.runlock); only the main process of a
-    multi-process launch (RANK 0) takes it, and nothing is taken or created when not `enabled` (dry runs)."""
-    import contextlib
-    import os
-
-    from ptst.core.runlock import RunLock
-
-    if not enabled or os.environ.get("RANK", "0") != "0":
-        return contextlib.nullcontext()
-    return RunLock(path)
-
-
 def _after_path(err: PtstError, path: Path) -> str:
     return str(err).removeprefix(f"{path}: ")

@@ -6,9 +6,10 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
-from ptst.cli.checks import check_scores_complete, check_study, hold_run_dir
+from ptst.cli.checks import check_scores_complete, check_study
 from ptst.cli.cmd_report import print_report
 from ptst.cli.console import note, out
+from ptst.core.runlock import hold_run_dir
 
 
 def register(sub) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ptst.cli.checks import hold_run_dir
 from ptst.cli.console import note, write_raw
 from ptst.cli.options import add_config_options, resolve_config
+from ptst.core.runlock import hold_run_dir
 
 
 def register(sub) -> None:

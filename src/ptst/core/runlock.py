@@ -1,6 +1,7 @@
 """One ptst process per run directory: an exclusive OS lock (flock) on RUN_DIR/.ptst.lock, with the holder's PID
 written inside. A second process is refused at once, naming the PID. The OS drops the lock when its holder exits,
-killed or not, so a stale lock file never needs cleaning up: the file stays and marks the directory as ptst's."""
+killed or not, so a stale lock file never needs cleaning up: the file stays and marks the directory as ptst's.
+Commands that write a run or training directory hold it with `hold_run_dir`."""
 
 from __future__ import annotations
 
@@ -73,3 +74,11 @@ def lock_holder(run_dir: str | os.PathLike) -> int | None:
     finally:
         os.close(fd)
     return None
+
+
+def hold_run_dir(path: str | os.PathLike, *, enabled: bool = True):
+    """The run directory's lock for this process; only the main process of a multi-process launch (RANK 0) takes
+    it, and nothing is taken or created when not `enabled` (dry runs)."""
+    if not enabled or os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    return RunLock(path)

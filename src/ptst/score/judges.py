@@ -147,7 +147,7 @@ class LocalJudge(_CachedJudge):
 
     def judge_all(self, prompts: Sequence[Prompt], *, rubric_hash: str, progress: bool = True) -> list[JudgeReply]:
         from ptst.models import load_model
-        from ptst.models.engine import Decoding, generate
+        from ptst.models.generate_rendered import Decoding, generate
         from ptst.templates import Template, render_prompt
 
         replies = self.cached_replies(prompts, rubric_hash)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ptst.models.decode import common_prefix, decode_batch, make_sampler, prefill_prefix
-from ptst.models.engine import stop_token_ids
+from ptst.models.engines import stop_token_ids
 
 
 @dataclass

@@ -18,8 +18,8 @@ from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_json
 from ptst.models.engines import Decoding
 from ptst.models.options import RuntimeOptions
-from ptst.study.cells import run_cells
 from ptst.study.config import EvalSet, Judge, StudyConfig
+from ptst.study.run_cells import run_cells
 
 CANDIDATES = ("chat:no-system", "chat:vanilla", "chat:llama", "chat:llama-short", "chat:mpt", "chat:mistral")
 BASELINE = "chat:no-system"

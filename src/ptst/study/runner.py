@@ -1,7 +1,7 @@
 """Run a study: train every (template, seed), evaluate every cell, and keep it all in the store.
 
 Work is skipped when the store says it is done, so running the same command again after a kill continues where
-it stopped. The pieces: `rundir` (plan, config check, manifest, registration), `training`, `evaluate` (generate
+it stopped. The pieces: `open_run` (plan, config check, manifest, registration), `training`, `evaluate` (generate
 and score, through `ptst.generate.cells`), `executors` (where evaluation runs) and `preflight`.
 """
 
@@ -11,14 +11,14 @@ from pathlib import Path
 
 from ptst.core.console import note
 from ptst.models.engines import get_engine
-from ptst.study.cells import evaluation_tasks, total_units
 from ptst.study.config import PREFLIGHT, StudyConfig, with_compute_dtype
 from ptst.study.evaluate import EvalContext, VariantCells
 from ptst.study.executors import get_executor
+from ptst.study.open_run import open_run, register_cells
 from ptst.study.plan import Plan, cells_for
 from ptst.study.preflight import PreflightOptions, run_preflight
 from ptst.study.progress import StudyProgress
-from ptst.study.rundir import open_run, register_cells
+from ptst.study.run_cells import evaluation_tasks, total_units
 from ptst.study.training import adapter_path, checkpoint_variants, ensure_trained
 
 

@@ -1,6 +1,7 @@
-"""Generation over rendered prompts for callers that hold a loaded model (`ptst generate`, studies, local judges,
-benchmarks): tokenise exactly as rendered, then hand the token ids to a registered engine
-(`ptst.models.engines`). Results come back batch by batch so callers can store them as they finish."""
+"""`generate(loaded, rendered prompts, decoding)`: for callers that hold a loaded model and rendered prompts (the
+local judge, tests, benchmarks): tokenise exactly as rendered, then hand the token ids to a registered engine
+(`ptst.models.engines`). Results come back batch by batch so callers can store them as they finish. (Cells of
+`ptst generate` and studies go through `ptst.generate.cells`.)"""
 
 from __future__ import annotations
 

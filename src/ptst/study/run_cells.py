@@ -11,9 +11,9 @@ from ptst.models.engines import Engine, get_engine
 from ptst.study.config import StudyConfig, with_compute_dtype
 from ptst.study.evaluate import EvalContext, EvalTask, VariantCells
 from ptst.study.executors import get_executor
+from ptst.study.open_run import open_run
 from ptst.study.plan import Plan, estimated_steps
 from ptst.study.progress import StudyProgress
-from ptst.study.rundir import open_run
 
 
 def evaluation_tasks(parts: Sequence[VariantCells], engine: Engine) -> list[EvalTask]:
