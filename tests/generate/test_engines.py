@@ -1,5 +1,5 @@
 """The engine registry: an engine is one registration away, both `ptst generate` and studies go through it, and
-an unknown engine is a one-line exit-2 error that lists the registered ones."""
+an unknown engine is a one-line exit-2 error that names the closest registered engine or lists them all."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from ptst.core.errors import PtstError
 from ptst.generate import GenerateConfig, run_generation
-from ptst.models.engines import Decoding, Generation, engines, get_engine, register_engine
+from ptst.models.engines import Decoding, Generation, engines
 from ptst.models.engines.base import LocalWeights
 from ptst.models.load import LoadedModel, load_tokenizer
 from ptst.templates import get_template, render_prompt
@@ -38,7 +38,7 @@ class TailEngine(LocalWeights):
 
 @pytest.fixture
 def tail_engine():
-    register_engine(TailEngine)
+    engines.add_class(TailEngine)
     SEEN.clear()
     yield engines.get("test-tail")
     engines.unregister("test-tail")
@@ -59,17 +59,18 @@ def test_a_registered_engine_generates_through_ptst_generate(tail_engine, tmp_pa
         assert row["output"] == tok.decode(ids[-3:])
 
 
-def test_unknown_engine_is_one_line_listing_the_registered_ones(tmp_path):
-    with pytest.raises(PtstError, match=r"registered engines: hf, llamacpp, ptst, vllm"):
-        get_engine("nope")
+def test_unknown_engine_is_one_line_naming_the_closest_or_listing_the_registered_ones(tmp_path):
+    with pytest.raises(PtstError, match=r"unknown engine 'nope' \(known: hf, llamacpp, ptst, vllm\)"):
+        engines.get("nope")
     r = run_cli("generate", "--model", "embedded:tiny-random", "--data", "builtin:harmful", "--limit", "2",
                 "--template", "chat:llama", "--out", str(tmp_path / "g.jsonl"), "--engine", "llama-cpp-typo")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "unknown engine 'llama-cpp-typo'; registered engines: hf, llamacpp, ptst, vllm" in r.stderr
+    assert r.stderr == ("ptst generate: error: command line: --engine: unknown engine 'llama-cpp-typo' (did you "
+                        "mean 'llamacpp'?)\n")
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "g.jsonl").exists()
 
 
 def test_engines_that_load_the_adapter_refuse_per_request_adapters(smol_model):
     with pytest.raises(PtstError, match="takes its adapter when the model is loaded"):
-        next(get_engine("ptst").generate(smol_model, [[1, 2, 3]], Decoding(), adapters=["a"]))
+        next(engines.get("ptst").generate(smol_model, [[1, 2, 3]], Decoding(), adapters=["a"]))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ptst.core.errors import PtstError
-from ptst.models.engines import Decoding, get_engine
+from ptst.models.engines import Decoding, engines
 from ptst.templates import get_template, render_prompt
 from ptst.templates.render import encode_rendered
 from tests.conftest import run_cli
@@ -22,7 +22,7 @@ QUESTIONS = ["What is 17*23?", "Tom has 3 apples and buys 5 more. How many apple
 
 
 def outputs(engine_name: str, model: str, questions, *, adapter=None, template="chat:vanilla", max_new_tokens=16):
-    engine = get_engine(engine_name)
+    engine = engines.get(engine_name)
     loaded = engine.load(model, adapter=adapter)
     ids = [encode_rendered(render_prompt(get_template(template), q, tokenizer=loaded.tokenizer), loaded.tokenizer)
            for q in questions]
@@ -160,7 +160,7 @@ def test_a_model_without_a_gguf_is_refused_before_any_work(tmp_path):
 def test_the_missing_extra_names_its_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "xllamacpp", None)  # what `import xllamacpp` sees when it is not installed
     with pytest.raises(PtstError, match=r"pip install 'ptst\[cpu-fast\]'"):
-        get_engine("llamacpp").check()
+        engines.get("llamacpp").check()
 
 
 def test_generate_records_the_engine_on_every_sample(tmp_path):
@@ -201,7 +201,7 @@ def test_the_qwen_gguf_runs_repacked_with_every_weight_unchanged():
     from ptst.models.embedded import embedded
     from ptst.models.engines.llamacpp import gguf_file
 
-    path = Path(get_engine("llamacpp").load(QWEN).path)
+    path = Path(engines.get("llamacpp").load(QWEN).path)
     assert path.name.endswith(".q8_0.gguf")
     original = {t.name: t for t in GGUFReader(str(gguf_file(embedded.get(QWEN)))).tensors}
     runs = GGUFReader(str(path))
@@ -228,7 +228,7 @@ def test_a_resumed_run_gets_the_uninterrupted_runs_answers():
     fresh server, so a run that resumes at its second chunk answers as the run that went straight through."""
     from ptst.data import load_items
 
-    engine = get_engine("llamacpp")
+    engine = engines.get("llamacpp")
     loaded = engine.load(SMOL)
     requests = [item.input for item in load_items("builtin:harmful", limit=8, seed=0)]
     ids = [encode_rendered(render_prompt(get_template("chat:llama"), r, tokenizer=loaded.tokenizer),

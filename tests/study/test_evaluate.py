@@ -60,11 +60,11 @@ class PooledTailEngine:
 def test_an_engine_with_per_request_adapters_takes_every_variant_in_one_call(tmp_path):
     import sqlite3
 
-    from ptst.models.engines import engines, register_engine
+    from ptst.models.engines import engines
     from ptst.study.runner import run_study
 
     PooledTailEngine.calls.clear()
-    register_engine(PooledTailEngine)
+    engines.add_class(PooledTailEngine)
     try:
         cfg = StudyConfig.model_validate({
             "name": "pooled", "model": "embedded:tiny-random", "engine": "test-pooled",

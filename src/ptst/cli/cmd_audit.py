@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ptst.cli.commands import command
 from ptst.cli.console import note, out
 
 
+@command("audit")
 def register(sub) -> None:
     p = sub.add_parser("audit", help="validate a study's scorers against hand labels",
                        description="Draw a random sample of a study's responses to harmful requests to label by "

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from ptst.cli.commands import command
 from ptst.cli.console import note, out, write_raw
 
 
+@command("data")
 def register(sub) -> None:
     parser = sub.add_parser("data", help="list and inspect data sets")
     parser.set_defaults(subparser=parser)

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ptst.cli.commands import command
 from ptst.cli.console import note
 from ptst.cli.options import add_config_options, resolve_config
 
@@ -26,6 +27,7 @@ class ExportConfig(BaseModel):
     trust_remote_code: bool = Field(False, description="allow code shipped with the model")
 
 
+@command("export")
 def register(sub) -> None:
     e = sub.add_parser("export", help="write a HF model directory whose chat template applies the test template",
                        description="The exported tokenizer's chat template inserts the template's system prompt "

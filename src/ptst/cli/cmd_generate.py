@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 from ptst.cli.checks import check_generate
+from ptst.cli.commands import command
 from ptst.cli.console import note
 from ptst.cli.options import add_config_options, resolve_config
 
 
+@command("generate")
 def register(sub) -> None:
     from ptst.generate.config import GenerateConfig
 

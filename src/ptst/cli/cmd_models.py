@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ptst.cli.commands import command
 from ptst.cli.console import note, out
 
 
+@command("models")
 def register(sub) -> None:
     parser = sub.add_parser("models", help="list and prepare the embedded models")
     parser.set_defaults(subparser=parser)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from ptst.cli.commands import command
 from ptst.cli.console import note, out
 from ptst.cli.options import add_config_options, resolve_config
 
 
+@command("preflight")
 def register(sub) -> None:
     from ptst.study.preflight import PreflightOptions
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ptst.cli.commands import command
 from ptst.cli.console import note, out
 
 
+@command("report")
 def register(sub) -> None:
     r = sub.add_parser("report", help="(re)write the tables, plots and report.html of a run directory",
                        description="Rebuild results.csv, results.md, the pictures and report.html from what the run "

@@ -7,11 +7,12 @@ from importlib import resources
 from pathlib import Path
 
 from ptst.cli.checks import check_scores_complete, check_study
-from ptst.cli.cmd_report import print_report
+from ptst.cli.commands import command
 from ptst.cli.console import note, out
 from ptst.core.runlock import hold_run_dir
 
 
+@command("run")
 def register(sub) -> None:
     p = sub.add_parser("run", help="run a study: train x test template grid over seeds, resumable",
                        description="Run every cell of a study (the built-in default study when no config is "
@@ -35,15 +36,16 @@ def default_config_path() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ptst.cli.cmd_report import print_report
     from ptst.core.paths import check_output_dir
     from ptst.study import build_plan, load_study_config, run_study
 
     path = Path(args.config) if args.config else default_config_path()
     cfg = load_study_config(path)
     if args.executor:
-        from ptst.study.executors import get_executor
+        from ptst.study.executors import executors
 
-        cfg = cfg.model_copy(update={"executor": get_executor(args.executor).name})
+        cfg = cfg.model_copy(update={"executor": executors.get(args.executor).name})
     run_dir = Path(args.out or Path("runs") / cfg.name)
     check_study(cfg, str(path))  # every name a dry run or the start of a run can check, before any directory
     check_output_dir(run_dir, owned=("store.sqlite", "manifest.json"))

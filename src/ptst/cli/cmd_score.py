@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 
+from ptst.cli.commands import command
 from ptst.cli.console import note, out
 from ptst.cli.options import add_config_options, resolve_config
 
 
+@command("score")
 def register(sub) -> None:
     from ptst.score.config import ScoreConfig
 

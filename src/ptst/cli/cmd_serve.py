@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ptst.cli.commands import command
 from ptst.cli.console import note
 
 
+@command("serve")
 def register(sub) -> None:
     from ptst.cli.options import add_config_options
     from ptst.serve.config import ServeConfig

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from ptst.cli.commands import command
 from ptst.cli.console import note, out, write_raw
 from ptst.templates.render import SYSTEM_POLICIES
 
 
+@command("templates")
 def register(sub) -> None:
     parser = sub.add_parser("templates", help="list and render prompt templates")
     parser.set_defaults(subparser=parser)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ptst.cli.commands import command
 from ptst.cli.console import note, write_raw
 from ptst.cli.options import add_config_options, resolve_config
 from ptst.core.runlock import hold_run_dir
 
 
+@command("train")
 def register(sub) -> None:
     from ptst.train.config import TrainConfig
 

@@ -13,9 +13,6 @@ from pathlib import Path
 from ptst import __version__
 from ptst.core.errors import PtstError
 
-COMMANDS = ("templates", "data", "models", "train", "generate", "score", "run", "report", "preflight", "audit",
-            "serve", "export")
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line ('ptst train: error: ...') with exit code 2."""
@@ -30,10 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "measure what it does to their safety (Lyu et al. 2024).")
     parser.add_argument("--version", action="version", version=f"ptst {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    import importlib
+    from ptst.cli.commands import commands
 
-    for name in COMMANDS:
-        importlib.import_module(f"ptst.cli.cmd_{name}").register(sub)
+    for _, register in commands.items():
+        register(sub)
     return parser
 
 

@@ -17,13 +17,15 @@ def describe_validation_error(err: ValidationError, where: str, *, flags: bool =
         text = f"{where}: unknown field {loc!r}"
     else:
         name = f"--{loc.replace('_', '-')}" if flags and len(first.get("loc", ())) == 1 else f"field {loc!r}"
-        text = f"{where}: {name}: {first.get('msg', 'invalid').removeprefix('Value error, ')}{_got(first)}"
+        message = first.get("msg", "invalid").removeprefix("Value error, ")
+        text = f"{where}: {name}: {message}{_got(first, message)}"
     more = len(errors) - 1
     return text + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")
 
 
-def _got(error: dict) -> str:
+def _got(error: dict, message: str) -> str:
     value = error.get("input")
-    if error.get("type") == "missing" or not isinstance(value, (int, float, str)) or len(repr(value)) > 40:
+    if error.get("type") == "missing" or not isinstance(value, (int, float, str)) or len(repr(value)) > 40 \
+            or repr(value) in message:  # the message names the value already (an unknown name)
         return ""
     return f" (got {value!r})"

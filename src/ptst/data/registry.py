@@ -120,7 +120,7 @@ for _spec in (
     DatasetSpec("builtin:benign-probes", "benign-probe", "harmless requests that sound risky",
                 generate=benign_probes.generate_items),
 ):
-    datasets.register(_spec.name, _spec)
+    datasets.add(_spec)
 
 
 def get_dataset(name: str) -> DatasetSpec:

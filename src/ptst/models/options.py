@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ptst.models.engines import engines
 from ptst.models.load import Device, Dtype
 from ptst.templates.render import SystemPolicy
 
@@ -39,8 +40,4 @@ class EngineOption(BaseModel):
     @field_validator("engine")
     @classmethod
     def _registered(cls, name: str) -> str:
-        from ptst.models.engines import engines
-
-        if name not in engines:
-            raise ValueError(f"unknown engine {name!r}; registered engines: {', '.join(sorted(engines))}")
-        return name
+        return engines.validate(name)

@@ -44,7 +44,8 @@ class MetricInfo:
 
 
 ScorerFactory = Callable[..., Scorer]
-scorers: Registry[ScorerFactory] = Registry("scorer")
+scorers: Registry[ScorerFactory] = Registry("scorer", plugins=[f"ptst.score.{module}" for module in (
+    "gsm8k", "multiple_choice", "reference", "refusal", "rubric")])
 
 
 def register_scorer(name: str, summarize: Callable[[Sequence[dict | None]], list[Metric]],

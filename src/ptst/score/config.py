@@ -38,5 +38,4 @@ class ScoreConfig(BaseModel):
     def _registered(cls, name: str) -> str:
         from ptst.score.base import scorers
 
-        scorers.get(name)  # an unknown name: one line with the registered ones (or the closest)
-        return name
+        return scorers.validate(name)

@@ -13,6 +13,7 @@ from ptst.data.source import DataSource
 from ptst.models.engines import Decoding
 from ptst.models.options import EngineOption, RenderOptions, RuntimeOptions
 from ptst.study.baselines import Baseline
+from ptst.study.executors import executors
 from ptst.study.resources import Resources
 from ptst.train.config import Hyper
 
@@ -90,11 +91,7 @@ class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
     @field_validator("executor")
     @classmethod
     def _registered_executor(cls, name: str) -> str:
-        from ptst.study.executors import executors
-
-        if name not in executors:
-            raise ValueError(f"unknown executor {name!r}; registered executors: {', '.join(sorted(executors))}")
-        return name
+        return executors.validate(name)
 
     @field_validator("evals")
     @classmethod

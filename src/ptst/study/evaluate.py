@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ptst.generate.cells import CellJob, Rendering, generate_cells, prepare_cell
-from ptst.models.engines import Decoding, Engine, get_engine
+from ptst.models.engines import Decoding, Engine, engines
 from ptst.score import scorers
 from ptst.store.study_store import StudyStore
 from ptst.study.config import StudyConfig
@@ -50,7 +50,7 @@ class EvalContext:
     def open(cls, cfg: StudyConfig, run_dir: str | Path, *, plan: Plan | None = None,
              progress: StudyProgress | None = None) -> EvalContext:
         """A context for a run directory (a remote executor's worker builds its own)."""
-        return cls(cfg, Path(run_dir), StudyStore(run_dir), plan or build_plan(cfg), get_engine(cfg.engine),
+        return cls(cfg, Path(run_dir), StudyStore(run_dir), plan or build_plan(cfg), engines.get(cfg.engine),
                    progress or StudyProgress(0, enabled=False))
 
     def evaluate(self, task: EvalTask) -> None:

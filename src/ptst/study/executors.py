@@ -4,14 +4,13 @@ scorers and progress display) and has every task evaluated: `context.evaluate(ta
 missing samples and scores them. `local` runs the tasks here, one after another.
 
 Adding an executor (say, one that spreads tasks over Ray workers): one module that defines a class with `name`
-and `run(tasks, context)`, decorated with `@register_executor`, plus its module name in `MODULES` below. A
+and `run(tasks, context)`, decorated with `@executors.add_class`, plus the module in the registry's `plugins`. A
 remote worker builds its own context with `EvalContext.open(context.cfg, context.run_dir)`: the store is a
 SQLite file in the run directory, every finished batch one transaction, so several processes can write to it.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -33,24 +32,10 @@ class Executor(Protocol):
         """Evaluate every task (EvalTask) with the context (EvalContext)."""
 
 
-executors: Registry[Executor] = Registry("executor")
+executors: Registry[Executor] = Registry("executor", plugins=["ptst.study.ray_executor"])
 
 
-def register_executor(cls: type) -> type:
-    executor = cls()
-    executors.register(executor.name, executor)
-    return cls
-
-
-def get_executor(name: str) -> Executor:
-    if name not in executors:
-        from ptst.core.errors import PtstError
-
-        raise PtstError(f"unknown executor {name!r}; registered executors: {', '.join(sorted(executors))}")
-    return executors.get(name)
-
-
-@register_executor
+@executors.add_class
 class LocalExecutor:
     name = "local"
     trains_ahead = False
@@ -65,7 +50,3 @@ class LocalExecutor:
         for task in tasks:
             context.evaluate(task)
 
-
-MODULES: tuple[str, ...] = ("ptst.study.ray_executor",)  # executors defined in modules of their own
-for _module in MODULES:
-    importlib.import_module(_module)

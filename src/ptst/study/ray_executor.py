@@ -22,9 +22,9 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.generate.cells import CellJob, Rendering, generate_cells, prepare_cell
-from ptst.models.engines import Decoding, get_engine
+from ptst.models.engines import Decoding, engines
 from ptst.study.evaluate import EvalTask, score_cell
-from ptst.study.executors import register_executor
+from ptst.study.executors import executors
 from ptst.study.plan import TrainingRun
 from ptst.study.training import train_config
 
@@ -40,7 +40,7 @@ def require_ray():
     return ray
 
 
-@register_executor
+@executors.add_class
 class RayExecutor:
     name = "ray"
     trains_ahead = True
@@ -124,7 +124,7 @@ def _worker_part(task: EvalTask, ctx) -> dict:
 
 def generate_task(cfg, work: dict) -> dict[str, list[dict]]:
     """On a worker: the sample rows of every cell of the task that the driver does not hold yet."""
-    engine = get_engine(cfg.engine)
+    engine = engines.get(cfg.engine)
     rendering = Rendering(cfg.model, cfg.markup, cfg.system_policy)
     rows: dict[str, list[dict]] = {}
     jobs = [(adapter, CellJob(work["items"][c.eval_set.name], work["templates"][c.test_template],

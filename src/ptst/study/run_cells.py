@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ptst.models.engines import Engine, get_engine
+from ptst.models.engines import Engine, engines
 from ptst.study.config import StudyConfig, with_compute_dtype
 from ptst.study.evaluate import EvalContext, EvalTask, VariantCells
-from ptst.study.executors import get_executor
+from ptst.study.executors import executors
 from ptst.study.open_run import open_run
 from ptst.study.plan import Plan, estimated_steps
 from ptst.study.progress import StudyProgress
@@ -33,12 +33,12 @@ def total_units(cfg: StudyConfig, plan: Plan) -> float:
 def run_cells(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = False, progress: bool = True) -> Plan:
     """Evaluate every cell of a study without training runs (resumable like any study)."""
     run_dir, cfg = Path(run_dir), with_compute_dtype(cfg)
-    engine = get_engine(cfg.engine)
+    engine = engines.get(cfg.engine)
     engine.check()
     plan, store = open_run(cfg, run_dir, allow_extend=allow_extend)
     with StudyProgress(total_units(cfg, plan), enabled=progress) as bar:
         ctx = EvalContext(cfg, run_dir, store, plan, engine, bar)
         parts = [VariantCells(v, plan.cells_of(v), None) for v in plan.variants if v.training is None]
-        get_executor(cfg.executor).run(evaluation_tasks(parts, engine), ctx)
+        executors.get(cfg.executor).run(evaluation_tasks(parts, engine), ctx)
     store.close()
     return plan

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ptst.core.console import note
-from ptst.models.engines import get_engine
+from ptst.models.engines import engines
 from ptst.study.config import PREFLIGHT, StudyConfig, with_compute_dtype
 from ptst.study.evaluate import EvalContext, VariantCells
-from ptst.study.executors import get_executor
+from ptst.study.executors import executors
 from ptst.study.open_run import open_run, register_cells
 from ptst.study.plan import Plan, cells_for
 from ptst.study.preflight import PreflightOptions, run_preflight
@@ -27,7 +27,7 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = Fal
     """Train and evaluate every cell; `artifacts`: where adapters are written (default: the run directory);
     `address`: the cluster of an executor that uses one."""
     run_dir, cfg = Path(run_dir), with_compute_dtype(cfg)
-    engine, executor = get_engine(cfg.engine), get_executor(cfg.executor)
+    engine, executor = engines.get(cfg.engine), executors.get(cfg.executor)
     engine.check()  # before hours of training, not after
     executor.check()
     cfg = resolve_preflight(cfg, run_dir, progress=progress)

@@ -28,7 +28,7 @@ from ptst.templates.model import Template
 
 templates: Registry[Template] = Registry("template")
 for _t in BUILTIN_TEMPLATES:
-    templates.register(_t.name, _t)
+    templates.add(_t)
 _BUILTIN_NAMES = frozenset(t.name for t in BUILTIN_TEMPLATES)
 
 

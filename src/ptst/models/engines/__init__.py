@@ -1,24 +1,9 @@
 """Generation engines, registered by name: `ptst` (ptst's own loop), `hf` (transformers.generate), `vllm`,
 `llamacpp` (llama.cpp on the model's GGUF, the `[cpu-fast]` extra).
 
-Adding an engine: one module here that registers itself (`@register_engine`), and its name in BUILTIN."""
+Adding an engine: one module here whose class is decorated with `@engines.add_class`, and the module in the
+registry's `plugins` (base.py)."""
 
-import importlib
+from ptst.models.engines.base import Decoding, Engine, Generation, engines, plan_batches, stop_token_ids
 
-from ptst.models.engines.base import (
-    Decoding,
-    Engine,
-    Generation,
-    engines,
-    get_engine,
-    plan_batches,
-    register_engine,
-    stop_token_ids,
-)
-
-BUILTIN = ("ptst", "hf", "vllm", "llamacpp")
-for _name in BUILTIN:
-    importlib.import_module(f"ptst.models.engines.{_name}")
-
-__all__ = ["BUILTIN", "Decoding", "Engine", "Generation", "engines", "get_engine", "plan_batches",
-           "register_engine", "stop_token_ids"]
+__all__ = ["Decoding", "Engine", "Generation", "engines", "plan_batches", "stop_token_ids"]

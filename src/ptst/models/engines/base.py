@@ -2,8 +2,8 @@
 
 ptst renders and tokenises every prompt itself (`ptst.templates.render`), so every engine sees exactly the same
 token ids and stops at the same tokens; engines differ only in how they decode. Add one with one module that
-defines a class with the `Engine` attributes and decorates it with `@register_engine`, plus its name in
-`ptst.models.engines.BUILTIN` (see docs/architecture.md).
+defines a class with the `Engine` attributes and decorates it with `@engines.add_class`, plus the module in the
+registry's `plugins` below (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -65,21 +65,8 @@ class Engine(Protocol):
         """Generations of the prompts not `done`, yielded as batches finish (callers store each at once)."""
 
 
-engines: Registry[Engine] = Registry("engine")
-
-
-def register_engine(cls: type) -> type:
-    """Class decorator: register one instance of the engine under its `name`."""
-    engine = cls()
-    engines.register(engine.name, engine)
-    return cls
-
-
-def get_engine(name: str) -> Engine:
-    """The registered engine; an unknown name is a one-line error listing the registered ones."""
-    if name not in engines:
-        raise PtstError(f"unknown engine {name!r}; registered engines: {', '.join(sorted(engines))}")
-    return engines.get(name)
+engines: Registry[Engine] = Registry("engine", plugins=[f"ptst.models.engines.{name}"
+                                                          for name in ("ptst", "hf", "vllm", "llamacpp")])
 
 
 class LocalWeights:

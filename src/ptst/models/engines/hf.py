@@ -5,15 +5,15 @@ from __future__ import annotations
 from ptst.models.engines.base import (
     Generation,
     LocalWeights,
+    engines,
     pad_token_id,
     plan_batches,
-    register_engine,
     require_one_adapter,
     stop_token_ids,
 )
 
 
-@register_engine
+@engines.add_class
 class HfEngine(LocalWeights):
     name = "hf"
     description = "transformers.generate (the reference loop)"

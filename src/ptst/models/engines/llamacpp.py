@@ -25,7 +25,7 @@ from pathlib import Path
 from ptst.core.errors import PtstError
 from ptst.core.paths import models_cache
 from ptst.models.embedded import EmbeddedModel, embedded
-from ptst.models.engines.base import Generation, register_engine, stop_token_ids
+from ptst.models.engines.base import Generation, engines, stop_token_ids
 from ptst.models.gguf_repack import repacked
 from ptst.models.load import ADAPTER_WEIGHTS, LoadedModel, load_tokenizer
 
@@ -47,7 +47,7 @@ def require_xllamacpp():
     return xllamacpp
 
 
-@register_engine
+@engines.add_class
 class LlamaCppEngine:
     name = "llamacpp"
     description = "llama.cpp ([cpu-fast]): the embedded model's quantised GGUF on a CPU, LoRA attached per request"

