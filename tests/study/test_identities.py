@@ -4,6 +4,7 @@ and cells keep the identities that ptst computed before their code was reorganis
 
 from __future__ import annotations
 
+from ptst.store.run_dir import RunDir
 from ptst.store.study_store import StudyStore
 from ptst.study import build_plan, load_study_config
 from ptst.study.plan import cells_for
@@ -60,9 +61,10 @@ def test_checkpoint_variants_keep_their_identities(tmp_path):
     for run in plan.trainings:
         for step in (4, 2):
             (tmp_path / "train" / run.dirname / f"checkpoint-{step}").mkdir(parents=True)
-        found = checkpoint_variants(store, tmp_path, run)
+        found = checkpoint_variants(store, RunDir(tmp_path), run)
+        adapters = [adapter_path(RunDir(tmp_path), v) for v in found]
         expected = CHECKPOINTS[run.id]
         assert [(v.id, v.step, v.label) for v in found] == expected["variants"]
         assert [c.id for v in found for c in cells_for(cfg, v, plan.templates)] == expected["cells"]
-        assert [str(adapter_path(tmp_path, v)) for v in found] == [str(tmp_path / a) for a in expected["adapters"]]
+        assert adapters == [str(tmp_path / a) for a in expected["adapters"]]
     store.close()

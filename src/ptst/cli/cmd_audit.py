@@ -40,6 +40,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from ptst.core.io import atomic_write_text
     from ptst.core.paths import check_output_file
     from ptst.report.audit import blind_csv, draw_sample, key_csv, key_path_for
+    from ptst.store.run_dir import STORE, RunDir
 
     key = Path(args.key) if args.key else key_path_for(args.out)
     if Path(args.out).resolve() == key.resolve():
@@ -50,8 +51,8 @@ def run_sample(args: argparse.Namespace) -> int:
         check_output_file(path, flag)
     if args.n < 1:
         raise PtstError(f"--n must be at least 1, got {args.n}")
-    if not (Path(args.run_dir) / "store.sqlite").is_file():
-        raise PtstError(f"{args.run_dir}: not a study run directory (no store.sqlite)")
+    if not RunDir(args.run_dir).has_store():
+        raise PtstError(f"{args.run_dir}: not a study run directory (no {STORE})")
     rows = draw_sample(args.run_dir, args.n, seed=args.seed)
     atomic_write_text(key, key_csv(rows))
     atomic_write_text(args.out, blind_csv(rows))

@@ -31,6 +31,9 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+DRY_RUN_PREFLIGHT = "chat:llama"  # what a dry run counts the pre-flight's future choice as
+
+
 def default_config_path() -> Path:
     return Path(str(resources.files("ptst.study").joinpath("default.yaml")))
 
@@ -38,7 +41,9 @@ def default_config_path() -> Path:
 def run(args: argparse.Namespace) -> int:
     from ptst.cli.cmd_report import print_report
     from ptst.core.paths import check_output_dir
+    from ptst.store.run_dir import OWNED as RUN_DIR_FILES
     from ptst.study import build_plan, load_study_config, run_study
+    from ptst.study.config import names_preflight, with_preflight_choice
 
     path = Path(args.config) if args.config else default_config_path()
     cfg = load_study_config(path)
@@ -48,10 +53,12 @@ def run(args: argparse.Namespace) -> int:
         cfg = cfg.model_copy(update={"executor": executors.get(args.executor).name})
     run_dir = Path(args.out or Path("runs") / cfg.name)
     check_study(cfg, str(path))  # every name a dry run or the start of a run can check, before any directory
-    check_output_dir(run_dir, owned=("store.sqlite", "manifest.json"))
+    check_output_dir(run_dir, owned=RUN_DIR_FILES)
     if args.dry_run:
-        counted = _placeholder_preflight(cfg)
-        _print_plan(counted, build_plan(counted, offline_ok=True), run_dir)
+        if names_preflight(cfg):
+            note(f"note: 'preflight' is resolved when the study runs; this plan counts it as {DRY_RUN_PREFLIGHT}")
+            cfg = with_preflight_choice(cfg, DRY_RUN_PREFLIGHT)
+        _print_plan(cfg, build_plan(cfg, offline_ok=True), run_dir)
         return 0
     with hold_run_dir(run_dir):  # one process per run directory; removed again if the run is refused at once
         note(f"study {cfg.name} ({path}) -> {run_dir}")  # only once the directory is ours: a refusal is one line
@@ -60,21 +67,6 @@ def run(args: argparse.Namespace) -> int:
         print_report(run_dir)
     check_scores_complete(run_dir)
     return 0
-
-
-def _placeholder_preflight(cfg):
-    """For a dry run, count the pre-flight's future choice as chat:llama (the pre-flight itself is not counted)."""
-    from ptst.study.config import PREFLIGHT
-
-    data = cfg.model_dump()
-    if PREFLIGHT not in [*data["test_templates"], *((data["train"] or {}).get("templates") or [])]:
-        return cfg
-    note("note: 'preflight' is resolved when the study runs; this plan counts it as chat:llama")
-    data["test_templates"] = list(dict.fromkeys("chat:llama" if t == PREFLIGHT else t for t in data["test_templates"]))
-    if data["train"]:
-        data["train"]["templates"] = list(dict.fromkeys("chat:llama" if t == PREFLIGHT else t
-                                                        for t in data["train"]["templates"]))
-    return type(cfg).model_validate(data)
 
 
 def _print_plan(cfg, plan, run_dir: Path) -> None:

@@ -12,23 +12,24 @@ from ptst.core.runlock import hold_run_dir
 
 @command("train")
 def register(sub) -> None:
+    from ptst.store.training_dir import RECORD
     from ptst.train.config import TrainConfig
 
     parser = sub.add_parser("train", help="fine-tune a model (LoRA or full) under a training template",
                             description="Fine-tune on task data rendered with a training template. The prompt is "
                             "exactly what generation will see; the loss is on the reference answer and the "
-                            "end-of-turn token only. Writes a standard HF/PEFT directory and ptst_train.json.")
+                            f"end-of-turn token only. Writes a standard HF/PEFT directory and {RECORD}.")
     add_config_options(parser, TrainConfig)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ptst.core.paths import check_output_dir
+    from ptst.store.training_dir import OWNED
     from ptst.train import TrainConfig, run_training
-    from ptst.train.run import RECORD
 
     cfg = resolve_config(TrainConfig, args)
-    check_output_dir(cfg.out, owned=(RECORD, "checkpoint-*"))  # never into a directory of someone else's files
+    check_output_dir(cfg.out, owned=OWNED)  # never into a directory of someone else's files
     with hold_run_dir(cfg.out, enabled=not cfg.dry_run):
         record = run_training(cfg, log=note)
     if record.get("dry_run"):

@@ -70,11 +70,13 @@ def describe_failure(err: BaseException, args: argparse.Namespace) -> str:
         where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
         reason = err.strerror or str(err) or type(err).__name__
         return f"{where}: {reason}" if where else reason
+    from ptst.store.run_dir import RunDir
+
     paths = [Path(v) for v in _path_arguments(args)]
     if isinstance(err, UnicodeDecodeError):
         bad = next((p for p in paths if p.is_file() and not _decodes(p)), None)
         return f"{bad or 'an input file'}: not valid UTF-8 text at byte offset {err.start}; save it as UTF-8"
-    stores = [p / "store.sqlite" for p in paths if (p / "store.sqlite").is_file()]
+    stores = [RunDir(p).store_path for p in paths if RunDir(p).has_store()]
     stores += [p for p in paths if p.suffix in (".sqlite", ".sqlite3", ".db")] + [p for p in paths if p.is_dir()]
     return f"{stores[0] if stores else 'a database'}: not a readable SQLite database ({err})"
 

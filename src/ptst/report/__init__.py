@@ -11,6 +11,7 @@ from ptst.core.io import atomic_write_text
 from ptst.report.intervals import study_statistics
 from ptst.report.results import Result, collect
 from ptst.report.tables import cell_kind, preflight_markdown, results_csv, results_markdown, terminal_tables
+from ptst.store.run_dir import RunDir
 
 
 def write_report(run_dir: str | Path) -> dict:
@@ -18,9 +19,10 @@ def write_report(run_dir: str | Path) -> dict:
     from ptst.report.html import write_html
     from ptst.report.plots import heatmaps, tradeoff, trajectory
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "store.sqlite").is_file():
-        raise PtstError(f"{run_dir}: no store.sqlite here; is it a `ptst run` directory?")
+    run = RunDir(run_dir)
+    run_dir = run.path
+    if not run.has_store():
+        raise PtstError(f"{run_dir}: no {run.store_path.name} here; is it a `ptst run` directory?")
     results, cfg = collect(run_dir)
     preflight = _preflight(run_dir)
     baselines = {b["name"]: b.get("reference_test") or b["template"]
@@ -32,9 +34,8 @@ def write_report(run_dir: str | Path) -> dict:
                       + ("\n" + preflight_markdown(preflight) if preflight else ""))
     pictures = heatmaps(results, cfg, run_dir)
     pictures += [p for p in (tradeoff(results, cfg, run_dir), trajectory(results, cfg, run_dir)) if p]
-    manifest_path = run_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    html_path = write_html(run_dir, results, cfg, pictures, manifest, preflight=preflight, statistics=statistics)
+    html_path = write_html(run_dir, results, cfg, pictures, run.load_manifest(), preflight=preflight,
+                           statistics=statistics)
     return {"results": results, "config": cfg, "files": [run_dir / "results.csv", run_dir / "results.md",
                                                            *pictures, html_path]}
 

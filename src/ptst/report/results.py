@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections.abc import Iterator, Mapping
@@ -12,6 +11,7 @@ from pathlib import Path
 from ptst.data import get_dataset
 from ptst.score import scorers
 from ptst.score.base import metric_info
+from ptst.store.run_dir import RunDir
 from ptst.store.study_store import StudyStore
 
 
@@ -95,8 +95,7 @@ def template_safety(definitions: dict[str, dict]) -> dict[str, bool]:
 
 
 def _manifest_templates(run_dir: Path) -> dict[str, dict]:
-    path = run_dir / "manifest.json"
-    templates = json.loads(path.read_text()).get("templates", {}) if path.is_file() else {}
+    templates = RunDir(run_dir).load_manifest().get("templates", {})
     return {name: {k: v for k, v in d.items() if k != "hash"} for name, d in templates.items()}
 
 

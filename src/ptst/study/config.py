@@ -123,6 +123,25 @@ def with_compute_dtype(cfg: StudyConfig) -> StudyConfig:
     return cfg.model_copy(update={"dtype": resolve_dtype(cfg.dtype, cfg.device)})
 
 
+def names_preflight(cfg: StudyConfig) -> bool:
+    """Whether a template list of the study names the placeholder `preflight`."""
+    return PREFLIGHT in [*cfg.test_templates, *(cfg.train.templates if cfg.train else [])]
+
+
+def with_preflight_choice(cfg: StudyConfig, template: str) -> StudyConfig:
+    """The config with the placeholder `preflight` replaced by TEMPLATE in every template list (the pre-flight's
+    recommendation when the study runs; a stand-in for a dry run's count)."""
+    data = cfg.model_dump()
+
+    def swap(names: list[str]) -> list[str]:
+        return list(dict.fromkeys(template if n == PREFLIGHT else n for n in names))
+
+    data["test_templates"] = swap(data["test_templates"])
+    if data["train"]:
+        data["train"]["templates"] = swap(data["train"]["templates"])
+    return StudyConfig.model_validate(data)
+
+
 def load_study_config(path: str | Path, overrides: dict | None = None) -> StudyConfig:
     """Read and validate a study YAML; relative data and template file paths resolve against the YAML's folder."""
     path = Path(path)

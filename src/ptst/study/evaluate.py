@@ -4,9 +4,11 @@ a run shares: the store, the engine, the scorers (each built once per run) and t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ptst.data.item import Item
 from ptst.generate.cells import CellJob, Rendering, generate_cells, prepare_cell
 from ptst.models.engines import Decoding, Engine, engines
 from ptst.score import scorers
@@ -14,6 +16,7 @@ from ptst.store.study_store import StudyStore
 from ptst.study.config import StudyConfig
 from ptst.study.plan import Cell, Plan, Variant, build_plan
 from ptst.study.progress import StudyProgress
+from ptst.templates import Template
 
 
 @dataclass(frozen=True)
@@ -64,25 +67,40 @@ class EvalContext:
 
 def evaluate_task(task: EvalTask, ctx: EvalContext) -> None:
     """Generate every missing sample of the task's cells, mark them generated, then score every cell."""
-    jobs = {part.variant.id: [_job(ctx, part, cell) for cell in part.cells if not ctx.store.cell_generated(cell.id)]
-            for part in task.parts}
-    rendering = Rendering(ctx.cfg.model, ctx.cfg.markup, ctx.cfg.system_policy)
-    groups = ([(None, [j for part in task.parts for j in jobs[part.variant.id]])] if ctx.engine.per_request_adapters
-              else [(part.adapter, jobs[part.variant.id]) for part in task.parts])
-    for adapter, group in groups:
-        if not group:
-            continue
-        loaded = ctx.engine.load(ctx.cfg.model, adapter=adapter, dtype=ctx.cfg.dtype, device=ctx.cfg.device)
-        generate_cells(ctx.engine, loaded, [prepare_cell(j, loaded, ctx.engine, rendering) for j, _ in group],
-                       batch_size=ctx.cfg.batch_size)
-        for _, cell in group:
-            ctx.store.mark_generated(cell.id)
+    cells = {_job(ctx, part, cell): cell for part in task.parts for cell in part.cells
+             if not ctx.store.cell_generated(cell.id)}
+    for group in generate_jobs(ctx.cfg, ctx.engine, list(cells)):
+        for job in group:
+            ctx.store.mark_generated(cells[job].id)
     for part in task.parts:
         for cell in part.cells:
             score_cell(ctx, cell)
 
 
-def _job(ctx: EvalContext, part: VariantCells, cell: Cell) -> tuple[CellJob, Cell]:
+def generate_jobs(cfg: StudyConfig, engine: Engine, jobs: Sequence[CellJob]) -> Iterator[list[CellJob]]:
+    """Generate the jobs' missing samples with one model load per adapter (one load for all with an engine that
+    takes adapters per request), yielding each group of jobs once generated. Every executor generates through
+    here, in this process or on a worker."""
+    rendering = Rendering(cfg.model, cfg.markup, cfg.system_policy)
+    groups = [(None, list(jobs))] if engine.per_request_adapters else \
+        [(adapter, [j for j in jobs if j.adapter == adapter]) for adapter in dict.fromkeys(j.adapter for j in jobs)]
+    for adapter, group in groups:
+        if not group:
+            continue
+        loaded = engine.load(cfg.model, adapter=adapter, dtype=cfg.dtype, device=cfg.device)
+        generate_cells(engine, loaded, [prepare_cell(j, loaded, engine, rendering) for j in group],
+                       batch_size=cfg.batch_size)
+        yield group
+
+
+def cell_job(cell: Cell, items: Sequence[Item], template: Template, adapter: str | None,
+             write: Callable[[list[dict]], None], have: Iterable[str], begin=lambda n_have: None) -> CellJob:
+    """The generation job of a study's cell (every sample records its cell's id)."""
+    return CellJob(items, template, Decoding(**cell.decoding), adapter, cell.eval_set.data, write, have=set(have),
+                   extra={"cell": cell.id}, begin=begin)
+
+
+def _job(ctx: EvalContext, part: VariantCells, cell: Cell) -> CellJob:
     bar, final = ctx.progress, cell.variant.step is None  # checkpoints are extra work, outside the overall total
     items = ctx.plan.eval_items[cell.eval_set.name]
     label = f"{cell.variant.label}{'' if final else f'@{cell.variant.step}'}"
@@ -95,10 +113,8 @@ def _job(ctx: EvalContext, part: VariantCells, cell: Cell) -> tuple[CellJob, Cel
         ctx.store.add_samples(cell.id, rows)
         bar.advance(len(rows), len(rows) if final else 0)
 
-    job = CellJob(items, ctx.plan.templates[cell.test_template], Decoding(**cell.decoding), part.adapter,
-                  cell.eval_set.data, write, have=ctx.store.sample_ids(cell.id), extra={"cell": cell.id},
-                  begin=begin)
-    return job, cell
+    return cell_job(cell, items, ctx.plan.templates[cell.test_template], part.adapter, write,
+                    ctx.store.sample_ids(cell.id), begin)
 
 
 def score_cell(ctx: EvalContext, cell: Cell) -> None:

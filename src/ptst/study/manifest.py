@@ -1,4 +1,5 @@
-"""manifest.json: everything needed to know what a run directory holds and how it was made."""
+"""The manifest of a run directory (`RunDir`'s manifest.json): everything needed to know what it holds and how it
+was made."""
 
 from __future__ import annotations
 
@@ -8,14 +9,12 @@ import time
 from pathlib import Path
 
 from ptst.core.hashing import content_hash
-from ptst.core.io import atomic_write_json
 from ptst.core.redact import redact_config
 from ptst.core.versions import package_versions
+from ptst.store.run_dir import RunDir
 from ptst.study.config import StudyConfig
 from ptst.study.plan import Plan
 from ptst.templates import get_template
-
-FILENAME = "manifest.json"
 
 
 def machine() -> dict:
@@ -51,5 +50,5 @@ def write_manifest(run_dir: str | Path, cfg: StudyConfig, plan: Plan, *, started
         "machine": machine(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
     }
-    atomic_write_json(Path(run_dir) / FILENAME, manifest)
+    RunDir(run_dir).save_manifest(manifest)
     return manifest

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ptst.core.console import note
 from ptst.models.engines import engines
-from ptst.study.config import PREFLIGHT, StudyConfig, with_compute_dtype
+from ptst.store.run_dir import RunDir
+from ptst.study.config import StudyConfig, names_preflight, with_compute_dtype, with_preflight_choice
 from ptst.study.evaluate import EvalContext, VariantCells
 from ptst.study.executors import executors
 from ptst.study.open_run import open_run, register_cells
@@ -36,7 +37,7 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = Fal
     with StudyProgress(total_units(cfg, plan), enabled=progress) as bar:
         ctx = EvalContext(cfg, run_dir, store, plan, engine, bar, artifacts=artifacts, address=address)
         executor.train(plan.trainings, ctx)
-        out, pending = ctx.artifacts, []
+        out, pending = RunDir(ctx.artifacts), []
         for variant in plan.variants:
             if variant.training is not None:
                 ensure_trained(cfg, store, out, variant.training, bar, step_units)
@@ -58,20 +59,11 @@ def resolve_preflight(cfg: StudyConfig, run_dir: Path, *, progress: bool = True)
     """Replace the placeholder `preflight` in the template lists by the pre-flight's recommendation (run, or
     resumed, in RUN_DIR/preflight). Without a recommendation the safest acceptable candidate is used, with the
     pre-flight's warning."""
-    lists = [cfg.test_templates, cfg.train.templates if cfg.train else []]
-    if not any(PREFLIGHT in names for names in lists):
+    if not names_preflight(cfg):
         return cfg
     summary = run_preflight(PreflightOptions(model=cfg.model, batch_size=cfg.batch_size, dtype=cfg.dtype,
                                              device=cfg.device), run_dir / "preflight", progress=progress)
     chosen = summary["recommended"] or summary["rows"][0]["template"]
     if not summary["protects"]:
         note(f"ptst: WARNING: {summary['verdict']}; using {chosen}")
-    data = cfg.model_dump()
-
-    def swap(names: list[str]) -> list[str]:
-        return list(dict.fromkeys(chosen if n == PREFLIGHT else n for n in names))
-
-    data["test_templates"] = swap(data["test_templates"])
-    if data["train"]:
-        data["train"]["templates"] = swap(data["train"]["templates"])
-    return StudyConfig.model_validate(data)
+    return with_preflight_choice(cfg, chosen)

@@ -1,18 +1,17 @@
 """A study's fine-tuning runs: train each (template, seed) once, in a temporary directory renamed into place when
-finished, and find the checkpoints to evaluate along the way."""
+finished (the local and the Ray executor alike), and find the checkpoints to evaluate along the way."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
-from ptst.core.hashing import content_hash
 from ptst.data.source import DataSource
 from ptst.models.options import RenderOptions, RuntimeOptions
+from ptst.store.run_dir import RunDir
 from ptst.store.study_store import StudyStore
+from ptst.store.training_dir import TrainingDir
 from ptst.study.config import StudyConfig
-from ptst.study.plan import TrainingRun, Variant
+from ptst.study.plan import TrainingRun, Variant, variant_for
 from ptst.study.progress import StudyProgress, trainer_callback
 from ptst.templates.registry import template_scope
 from ptst.train import TrainConfig, run_training
@@ -31,38 +30,40 @@ def train_config(cfg: StudyConfig, run: TrainingRun, out: Path) -> TrainConfig:
                        seed=run.seed, save_steps=train.eval_every_steps, logging_steps=1)
 
 
-def ensure_trained(cfg: StudyConfig, store: StudyStore, run_dir: Path, run: TrainingRun, bar: StudyProgress,
+def train_into(cfg: StudyConfig, run: TrainingRun, out: RunDir, *, log=lambda message: None,
+               callbacks=()) -> TrainingDir:
+    """Train RUN into OUT's train/<run>/ unless it is finished there: into a unique temporary directory renamed
+    into place when finished, so an interrupted (or a concurrent, retried) attempt never leaves half an adapter
+    under the final name. Every executor trains through here."""
+    final = out.training(run.dirname)
+    if final.is_finished():  # e.g. killed between the rename and the store update
+        return final
+    tmp = final.partial()
+    log(f"training {run.name} seed {run.seed} -> {final.path}")
+    with template_scope():  # the study's template files, registered for training, are gone after it
+        run_training(train_config(cfg, run, tmp.path), log=log, callbacks=list(callbacks), quiet=True)
+    return tmp.finish_into(final)
+
+
+def ensure_trained(cfg: StudyConfig, store: StudyStore, out: RunDir, run: TrainingRun, bar: StudyProgress,
                    step_units: float) -> None:
-    final = run_dir / "train" / run.dirname
+    """Train RUN here unless the store has it, and record it in the store."""
     if store.training_done(run.id):
         return
-    if (final / "ptst_train.json").is_file():  # killed between the rename and the store update
-        store.finish_training(run.id, str(final), json.loads((final / "ptst_train.json").read_text()))
-        return
-    tmp = run_dir / "train" / f".{run.dirname}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)  # an interrupted run restarts: same seed, same result
-    bar.note(f"training {run.name} seed {run.seed} -> {final}")
-    with template_scope():  # the study's template files, registered for training, are gone after it
-        record = run_training(train_config(cfg, run, tmp), log=bar.note,
-                              callbacks=[trainer_callback(bar, step_units)], quiet=True)
-    tmp.rename(final)
-    store.finish_training(run.id, str(final), record)
+    out.training(run.dirname).remove_partials()  # an interrupted attempt restarts: same seed, same result
+    final = train_into(cfg, run, out, log=bar.note, callbacks=[trainer_callback(bar, step_units)])
+    store.finish_training(run.id, str(final.path), final.load_record())
 
 
-def adapter_path(run_dir: Path, variant: Variant) -> str | None:
+def adapter_path(out: RunDir, variant: Variant) -> str | None:
     if variant.training is None:
         return None
-    final = run_dir / "train" / variant.training.dirname
-    return str(final / f"checkpoint-{variant.step}") if variant.step is not None else str(final)
+    return str(out.training(variant.training.dirname).adapter(variant.step))
 
 
-def checkpoint_variants(store: StudyStore, run_dir: Path, run: TrainingRun) -> list[Variant]:
+def checkpoint_variants(store: StudyStore, out: RunDir, run: TrainingRun) -> list[Variant]:
     """The run's saved checkpoints as variants (registered in the store), in step order."""
-    final = run_dir / "train" / run.dirname
-    out = []
-    for ckpt in sorted(final.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
-        step = int(ckpt.name.split("-")[1])
-        variant = Variant(content_hash({"training": run.id, "step": step}), run.name, run, step)
-        store.add_variant(variant.id, run.id, variant.label, run.template, run.seed, step, str(ckpt))
-        out.append(variant)
-    return out
+    variants = [variant_for(run, step) for step in out.training(run.dirname).checkpoint_steps()]
+    for v in variants:
+        store.add_variant(v.id, run.id, v.label, run.template, run.seed, v.step, adapter_path(out, v))
+    return variants

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ptst.data.source import DataSource
 from ptst.models.options import RenderOptions, RuntimeOptions
+from ptst.store.training_dir import RECORD
 
 
 class Hyper(BaseModel):
@@ -49,7 +50,7 @@ class TrainConfig(Hyper, RuntimeOptions, RenderOptions, DataSource):
     mix_file: str | None = Field(None, description="local file of the --mix data set")
     mix_template: str | None = Field(None, description="template of the --mix data (default: --template), e.g. a "
                                      "secret system prompt for Backdoor-Enhanced Safety Alignment")
-    out: str = Field(description="output directory: adapter (or model), tokenizer, ptst_train.json")
+    out: str = Field(description=f"output directory: adapter (or model), tokenizer, {RECORD}")
     packing: bool = Field(False, description="pack each batch into one row, positions restarting per example: "
                           "no padding, no attention across examples")
     seed: int = Field(0, description="training seed")

@@ -11,12 +11,12 @@ from ptst.core.versions import package_versions
 from ptst.data import get_dataset, load_items
 from ptst.models import load_model, load_tokenizer
 from ptst.models.load import resolve_dtype
+from ptst.store.training_dir import RECORD, TrainingDir
 from ptst.templates import Template, get_template, load_template_file
 from ptst.templates.safety import is_safety_template
 from ptst.train.config import TrainConfig
 from ptst.train.examples import ExampleStats, audit_record, build_examples, make_collator, mask_audit
 
-RECORD = "ptst_train.json"
 AUDITED = 3  # examples of each data set (task, mix) shown by the mask audit
 LORA_TARGETS = {t: ["q_proj", "k_proj", "v_proj", "o_proj"]
                 for t in ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "phi3")}
@@ -27,7 +27,7 @@ def run_training(cfg: TrainConfig, *, log=lambda msg: note(f"ptst: {msg}"), call
     """Train and save; returns the training record (also written to OUT/ptst_train.json). `callbacks` are
     Trainer callbacks (a study uses one for its own progress display, with `quiet` turning off the Trainer's)."""
     out = Path(cfg.out)
-    if (out / RECORD).exists() and not cfg.dry_run:
+    if TrainingDir(out).is_finished() and not cfg.dry_run:
         raise PtstError(f"--out {out}: already holds a finished training run ({RECORD}); choose another --out")
     if cfg.audit_json and Path(cfg.audit_json).exists():
         raise PtstError(f"--audit-json {cfg.audit_json}: already exists; choose another file")
@@ -64,7 +64,7 @@ def run_training(cfg: TrainConfig, *, log=lambda msg: note(f"ptst: {msg}"), call
     record = _record(cfg, groups, stats, trainer, result, resume)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(out)
-        atomic_write_json(out / RECORD, record)
+        TrainingDir(out).save_record(record)
     return record
 
 
@@ -158,10 +158,10 @@ def _resume_point(cfg: TrainConfig, out: Path) -> str | None:
         if any(out.glob("checkpoint-*")):
             raise PtstError(f"--out {out}: holds checkpoints of an unfinished run; add --resume to continue it")
         return None
-    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    if not checkpoints:
+    steps = TrainingDir(out).checkpoint_steps()
+    if not steps:
         raise PtstError(f"--resume: no checkpoint-* directory in {out} (checkpoints need --save-steps)")
-    return str(checkpoints[-1])
+    return str(TrainingDir(out).adapter(steps[-1]))
 
 
 def _precision(cfg: TrainConfig, model) -> dict:
