@@ -19,6 +19,10 @@ CELLS = ["0737c03c46cd", "2ce486019d51", "76b3e134cccd", "8385e4f7a2b6", "73438d
          "760bd2bbf74e", "f48beb305a7d", "d8412bb4d48f", "d91c553d4c26", "2447545a7a94", "3c35dbee8c50",
          "4f55f287682d", "589851ba7ba9", "c23e7e9bdc1e", "f7ceb7c3b1bf", "5f84c0e045a0", "e65cc34a8f55"]
 DIRNAMES = ["chat-vanilla-seed0-5257e0ef", "chat-llama-seed0-90370850"]
+# the smoke study with `dtype: float32` (what `auto` resolves to on a machine without a bf16 unit)
+FLOAT32_CELLS = ["18d183dca000", "95d9c0280d0a", "d4f98d54e036", "70624d8595a7", "a6723b6390e7", "905f003a1693",
+                 "8d36ff866cfd", "c2fba519319a", "c990043a715a", "5331f22b3b92", "49d92747b0b6", "cb04b1d01e74",
+                 "0287b476ec30", "579294eaa792", "fcb255072959", "bd70b2276284", "22ba49746353", "c931ae08fe14"]
 
 # the smoke study with `train.eval_every_steps: 2`, checkpoints at steps 2 and 4
 CHECKPOINTED_TRAININGS = ["8fa18b8e3366", "f25e5273dfcd"]
@@ -47,6 +51,9 @@ def test_the_smoke_study_keeps_its_identities():
     assert [t.dirname for t in plan.trainings] == DIRNAMES
     assert [v.id for v in plan.variants] == VARIANTS
     assert [c.id for c in plan.cells] == CELLS
+    plan = build_plan(load_study_config(SMOKE, {"dtype": "float32"}))
+    assert [t.id for t in plan.trainings] == TRAININGS and [v.id for v in plan.variants] == VARIANTS
+    assert [c.id for c in plan.cells] == FLOAT32_CELLS
 
 
 def test_checkpoint_variants_keep_their_identities(tmp_path):
