@@ -66,7 +66,7 @@ def child_ceiling(args: dict) -> dict:
 def child_generation(args: dict) -> dict:
     from ptst.data import load_items
     from ptst.models import load_model
-    from ptst.models.engines import Decoding, get_engine
+    from ptst.models.engines import Decoding, engines
     from ptst.templates import get_template, render_prompt
     from ptst.templates.render import encode_rendered
 
@@ -74,7 +74,7 @@ def child_generation(args: dict) -> dict:
     loaded = load_model(args["model"], adapter=args.get("adapter"), dtype=args["dtype"],
                         merge_adapter=args.get("merge", True))
     loaded_s = time.perf_counter() - start
-    engine, template, outputs, tokens = get_engine("ptst"), get_template("chat:llama"), {}, 0
+    engine, template, outputs, tokens = engines.get("ptst"), get_template("chat:llama"), {}, 0
     for data, file, n, max_new in (("advbench", "advbench/harmful_behaviors.csv", args["harmful"], 48),
                                    ("gsm8k", "gsm8k/test.jsonl", args["gsm8k"], 320)):
         if not n:

@@ -82,7 +82,7 @@ def test_a_study_resolves_auto_once_into_every_identity(tmp_path):
 def test_a_run_directory_refuses_another_precision(tmp_path):
     from ptst.core.errors import PtstError
     from ptst.study.config import with_compute_dtype
-    from ptst.study.rundir import open_run
+    from ptst.study.open_run import open_run
 
     _, store = open_run(with_compute_dtype(_study(tmp_path, "float32")), tmp_path / "run")
     store.close()
