@@ -109,5 +109,6 @@ def test_export_into_its_own_earlier_export(tmp_path):
     assert r.returncode == 0 and "already holds this export" in r.stderr and "did not write" not in r.stderr
     r = run_cli(*args[:-4], "--template", "chat:vanilla", "--out", str(out))  # other settings: refused, named
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
-    assert f"--out {out}: holds ptst's export of embedded:tiny-random under chat:llama with another template" in r.stderr
+    assert f"--out {out}: holds ptst's export of embedded:tiny-random under chat:llama with another template" in \
+        r.stderr
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()} == files
