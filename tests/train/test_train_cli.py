@@ -24,6 +24,7 @@ def trained(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("train") / "a"
     r = _train(shared_data, out, "--epochs", "2", "--save-steps", "8")
     assert r.returncode == 0, r.stderr[-2000:]
+    (out.parent / "stderr.txt").write_text(r.stderr)
     return out
 
 
@@ -35,6 +36,22 @@ def test_loss_falls_and_record_is_written(trained):
     assert record["data"]["examples"] == GSM8K_ROWS and record["kind"] == "lora"
     assert record["train_seconds"] > 0  # how long it took, for reports
     assert record["versions"]["transformers"].startswith("5.")
+
+
+def test_summary_names_the_logged_steps(trained, shared_data, tmp_path):
+    record = json.loads((trained / "ptst_train.json").read_text())
+    first, last = record["loss_curve"][0], record["loss_curve"][-1]
+    summary = " ".join((trained.parent / "stderr.txt").read_text().split())
+    assert (f"trained lora for 16 steps on {GSM8K_ROWS} examples; loss {first['loss']:.3f} at step 2 -> "
+            f"{last['loss']:.3f} at step 16 (mean {record['train_loss']:.3f} over the run's steps)") in summary
+    # 8 steps logged every 5: one logged point, said as such (never "loss X -> X")
+    r = _train(shared_data, tmp_path / "one", "--max-steps", "8", "--logging-steps", "5")
+    assert r.returncode == 0, r.stderr[-2000:]
+    record = json.loads((tmp_path / "one" / "ptst_train.json").read_text())
+    point = record["loss_curve"]
+    assert [p["step"] for p in point] == [5]
+    assert (f"loss {point[0]['loss']:.3f} at step 5, the only step logged (mean {record['train_loss']:.3f} over "
+            "the run's steps)") in " ".join(r.stderr.split())
 
 
 def test_adapter_loads_with_plain_peft(trained, tiny_path):
