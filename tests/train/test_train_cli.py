@@ -137,6 +137,7 @@ def test_config_file_with_flag_override(shared_data, tmp_path):
     assert r.returncode == 2 and "bogus_option" in r.stderr
 
 
+@pytest.mark.slow  # two training processes
 def test_two_process_accelerate_run(shared_data, tmp_path):
     import subprocess
     import sys
