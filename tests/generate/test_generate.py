@@ -40,6 +40,7 @@ def test_rows_record_prompt_template_model_and_decoding(tmp_path):
     assert row["output_tokens"] <= 5 and row["finish_reason"] in ("stop", "length")
 
 
+@pytest.mark.slow  # kills generation at several points
 def test_resume_after_kill_writes_every_id_once(tmp_path):
     out = tmp_path / "g.jsonl"
     args = ["generate", "--model", "embedded:tiny-random", "--data", "builtin:harmful", "--template", "chat:vanilla",

@@ -62,6 +62,7 @@ def test_prologue_folds_for_a_model_without_system_role(smol_tokenizer):
     assert exported.apply_chat_template(conv, tokenize=False, add_generation_prompt=True) == ours.text
 
 
+@pytest.mark.slow  # trains an adapter, exports twice
 def test_export_merged_and_with_adapter_load_with_plain_libraries(adapter, tmp_path, tiny_path):
     import torch
     from peft import PeftModel

@@ -45,6 +45,7 @@ def test_rank_warns_when_the_safety_prompt_makes_things_worse():
     assert summary["verdict"].startswith("PTST will not protect this model")
 
 
+@pytest.mark.slow  # six templates generated twice
 def test_preflight_cli_on_the_tiny_model(tmp_path):
     out = tmp_path / "pf"
     r = run_cli("preflight", "--model", "embedded:tiny-random", "--limit", "6", "--probes-limit", "4",

@@ -69,6 +69,7 @@ def test_adapter_loads_with_plain_peft(trained, tiny_path):
     assert not torch.allclose(plain, tuned)  # the adapter changes the model
 
 
+@pytest.mark.slow  # a resumed training run
 def test_resume_continues_from_the_last_checkpoint(trained, tmp_path):
     import shutil
 
@@ -158,6 +159,7 @@ def test_two_process_accelerate_run(shared_data, tmp_path):
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4"]
 
 
+@pytest.mark.slow  # a second training run, packed
 def test_packed_training_learns_and_records_it(shared_data, tmp_path):
     out = tmp_path / "packed"
     r = _train(shared_data, out, "--epochs", "2", "--packing")
