@@ -140,11 +140,11 @@ def check_replaceable_output(path: str | Path, source: str | Path, scorer: str, 
         return
     summary = Path(f"{p}.summary.json")
     try:
-        earlier = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else None
-        earlier_input = earlier.get("input")
-    except (ValueError, UnicodeDecodeError, AttributeError):
-        earlier, earlier_input = None, None
-    if earlier_input is None or Path(str(earlier_input)).resolve() != Path(source).resolve():
+        earlier = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
+    except (ValueError, UnicodeDecodeError):
+        earlier = {}
+    earlier = earlier if isinstance(earlier, dict) else {}
+    if "input" not in earlier or Path(str(earlier["input"])).resolve() != Path(source).resolve():
         raise PtstError(f"--out {path}: exists and is not ptst's scored output of {source}; choose another --out "
                         "(the file was not changed)")
     if earlier.get("scorer") != scorer:
