@@ -28,6 +28,7 @@ def trained(shared_data, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # the module's 16-step training run
 def test_loss_falls_and_record_is_written(trained):
     record = json.loads((trained / "ptst_train.json").read_text())
     curve = [p["loss"] for p in record["loss_curve"]]
@@ -38,6 +39,7 @@ def test_loss_falls_and_record_is_written(trained):
     assert record["versions"]["transformers"].startswith("5.")
 
 
+@pytest.mark.slow  # the module's 16-step training run
 def test_summary_names_the_logged_steps(trained, shared_data, tmp_path):
     record = json.loads((trained / "ptst_train.json").read_text())
     first, last = record["loss_curve"][0], record["loss_curve"][-1]
@@ -54,6 +56,7 @@ def test_summary_names_the_logged_steps(trained, shared_data, tmp_path):
             "the run's steps)") in " ".join(r.stderr.split())
 
 
+@pytest.mark.slow  # the module's 16-step training run
 def test_adapter_loads_with_plain_peft(trained, tiny_path):
     import torch
     from peft import PeftModel
@@ -90,6 +93,7 @@ def _train_resume(trained, out):
                    "--save-steps", "8", "--resume")
 
 
+@pytest.mark.slow  # the module's 16-step training run
 def test_finished_run_and_unfinished_without_resume_are_refused(trained, shared_data, tmp_path):
     r = _train(shared_data, trained)
     assert r.returncode == 2 and "already holds a finished training run" in r.stderr
