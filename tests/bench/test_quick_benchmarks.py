@@ -10,8 +10,6 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow  # each benchmark in a process of its own, real models
-
 
 def _quick(script: str) -> str:
     r = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick"], capture_output=True, text=True,
@@ -21,11 +19,13 @@ def _quick(script: str) -> str:
     return r.stdout
 
 
+@pytest.mark.slow  # each benchmark in a process of its own, real models
 @pytest.mark.parametrize("script", ["generation.py", "judge.py", "serve.py", "cpu_engine.py", "bf16.py"])
 def test_quick_benchmark_runs_and_prints_its_table(script):
     _quick(script)
 
 
+@pytest.mark.slow  # four training loops, each in a process of its own
 def test_quick_training_benchmark_runs_each_loop_once_under_its_own_label():
     table = [[cell.strip() for cell in line.strip("|").split("|")] for line in _quick("training.py").splitlines()
              if line.startswith("| ") and not line.startswith("| loop")]
