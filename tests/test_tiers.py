@@ -3,25 +3,27 @@ take minutes (benchmarks, Ray, llama.cpp against float32) stay out of it; `make 
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import pytest
 
 from tests.conftest import ROOT
 
 
-def _collected(*marker: str) -> list[str]:
-    r = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *marker],
-                       capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    return [line for line in r.stdout.splitlines() if "::" in line]
+class _Tiers:
+    """A pytest plugin that records each collected test and whether it is marked slow."""
+
+    def pytest_collection_finish(self, session):
+        self.slow = {item.nodeid: item.get_closest_marker("slow") is not None for item in session.items}
 
 
 def test_the_fast_tier_covers_every_package_and_leaves_the_slow_kinds_out():
-    fast, everything = _collected("-m", "not slow"), _collected()
-    assert set(fast) < set(everything)
+    tiers = _Tiers()
+    assert pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
+                        str(ROOT / "tests")], plugins=[tiers]) == 0
+    fast = [test for test, slow in tiers.slow.items() if not slow]
+    assert len(tiers.slow) > 500 and 0 < len(fast) < len(tiers.slow)
     for heavy in ("tests/bench/test_quick_benchmarks.py::test_quick", "tests/scale/",
                   "tests/models/test_llamacpp_engine.py"):
-        assert not [t for t in fast if t.startswith(heavy)] and [t for t in everything if t.startswith(heavy)]
+        assert not [t for t in fast if t.startswith(heavy)] and [t for t in tiers.slow if t.startswith(heavy)]
     packages = sorted(p.name for p in (ROOT / "src" / "ptst").iterdir() if (ROOT / "tests" / p.name).is_dir())
     assert len(packages) >= 10
     assert [p for p in packages if not any(t.startswith(f"tests/{p}/") for t in fast)] == []
