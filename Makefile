@@ -12,7 +12,7 @@ VLLM_VENV := .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.ptst-installed
 
-.PHONY: install install-vllm run test test-vllm lint bench clean
+.PHONY: install install-vllm run test test-fast test-vllm lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ run: install
 test: install lint
 	$(BIN)/python -m pytest -q
 	$(MAKE) test-vllm
+
+# The tests a change most likely breaks: lint, then every test not marked slow (studies, servers and training on
+# real chat models, several processes, Ray, llama.cpp, the benchmarks). Time measured: README, Development.
+test-fast: install lint
+	$(BIN)/python -m pytest -q -m "not slow"
 
 test-vllm: install-vllm
 	$(VLLM_BIN)/python -m pytest -q tests/vllm_engine

@@ -1,12 +1,17 @@
 """Training benchmark: tokens/s of `ptst train`'s data path against a plain padded loop, same model and data.
 
-Plain loop: examples in data order, every batch padded to the longest example of the whole set (the common
-"pad to max_length" recipe), the same LoRA model, optimiser and number of steps. ptst: length-grouped batches
-padded only to their own longest example; `--packing`: the same batches packed into one row each (no padding,
-attention kept within each example); "trained logits": ptst's default since 2026-11-30, the length-grouped
-batches with only the positions whose next token is trained projected onto the vocabulary. All count real
-(non-padding) tokens per second; `--template` picks the training template (chat:llama, as in the default study,
-has long prompts).
+The loops (`--loops`, a comma-separated subset of their names; each name is one word):
+  plain           examples in data order, every batch padded to the longest example of the whole set (the common
+                  "pad to max_length" recipe), every position projected onto the vocabulary
+  grouped         length-grouped batches padded only to their own longest example, every position projected
+                  (ptst's default before 2026-11-30)
+  packed          the grouped batches packed into one row each: no padding, attention kept within each example
+                  (`ptst train --packing`)
+  trained-logits  the grouped batches with only the positions whose next token is trained projected onto the
+                  vocabulary (`ptst train`'s default since 2026-11-30)
+All use the same LoRA model, optimiser and number of steps and count real (non-padding) tokens per second; the
+table also counts the positions each loop projected onto the vocabulary, so a row's label can be checked against
+what it ran. `--template` picks the training template (chat:llama, as in the default study, has long prompts).
 
     python bench/training.py            # SmolLM2, 64 GSM8K examples, 8 steps of 8
     python bench/training.py --model embedded:qwen2.5-coder-0.5b-instruct --n 32 --template chat:llama
@@ -28,7 +33,30 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED, in_subprocess, machine_line, peak_rss_mb, print_table  # noqa: E402
 
-LOOPS = ("plain", "ptst", "ptst --packing", "ptst, trained logits")
+# name -> how it batches (pad_to_longest; otherwise length-grouped) and make_collator's options; a name never
+# holds the `--loops` separator
+LOOPS = {
+    "plain": {"pad_to_longest": True},
+    "grouped": {},
+    "packed": {"packing": True},
+    "trained-logits": {"trained_logits_only": True},
+}
+
+
+def parse_loops(text: str) -> list[str]:
+    """`--loops plain,trained-logits` -> the names, each checked against LOOPS."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in LOOPS]
+    if unknown or not names:
+        raise ValueError(f"--loops {text!r}: unknown loop {', '.join(unknown) or '(none given)'}; choose from "
+                         f"{', '.join(LOOPS)}")
+    return names
+
+
+def _projected(inputs: dict) -> int:
+    """Positions this batch projects onto the vocabulary."""
+    keep = inputs.get("logits_to_keep")
+    return int(inputs["input_ids"].numel() if keep is None else keep.sum())
 
 
 def run(args: dict) -> dict:
@@ -49,11 +77,12 @@ def run(args: dict) -> dict:
     model = get_peft_model(loaded.model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj",
                                                                                        "v_proj", "o_proj"]))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    collate = make_collator(loaded.tokenizer.pad_token_id, packing=args["which"] == "ptst --packing",
-                            trained_logits_only=args["which"] == LOOPS[-1])
     feats = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
     bs = args["batch_size"]
-    if args["which"] == "plain":
+    options = dict(LOOPS.get(args["which"], {}))  # "ab": the grouped batches
+    pad_to_longest = options.pop("pad_to_longest", False)
+    collate = make_collator(loaded.tokenizer.pad_token_id, **options)
+    if pad_to_longest:
         longest = max(len(f["input_ids"]) for f in feats)
         pad = [{"input_ids": f["input_ids"] + [loaded.tokenizer.pad_token_id] * (longest - len(f["input_ids"])),
                 "labels": f["labels"] + [-100] * (longest - len(f["labels"]))} for f in feats]
@@ -66,14 +95,18 @@ def run(args: dict) -> dict:
     model.train()
     if args["which"] == "ab":
         return _interleaved(model, batches, loaded.tokenizer.pad_token_id, args.get("rounds", 2))
+    projected = 0
     start = time.perf_counter()
     for batch in batches:
-        loss = model(**collate(batch)).loss
+        inputs = collate(batch)
+        projected += _projected(inputs)
+        loss = model(**inputs).loss
         loss.backward()
         opt.step()
         opt.zero_grad()
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "real_tokens": real, "peak_mb": peak_rss_mb(), "steps": len(batches)}
+    return {"seconds": seconds, "real_tokens": real, "peak_mb": peak_rss_mb(), "steps": len(batches),
+            "projected": projected}
 
 
 def _interleaved(model, batches, pad: int, rounds: int) -> dict:
@@ -102,7 +135,7 @@ def main() -> int:
     parser.add_argument("--model", default="embedded:smollm2-135m-instruct")
     parser.add_argument("--n", type=int, default=64, help="training examples (batches of 8)")
     parser.add_argument("--template", default="chat:vanilla")
-    parser.add_argument("--loops", default=",".join(LOOPS), help="comma-separated subset of: " + ", ".join(LOOPS))
+    parser.add_argument("--loops", default=",".join(LOOPS), help="comma-separated subset of: " + ",".join(LOOPS))
     parser.add_argument("--ab", action="store_true", help="full vs trained logits, interleaved (see above)")
     args = parser.parse_args()
     if args.child:
@@ -111,14 +144,17 @@ def main() -> int:
     model, n = ("embedded:tiny-random", 16) if args.quick else (args.model, args.n)
     if args.ab:
         return _main_ab(model, n, args.template)
-    loops = args.loops.split(",")
+    try:
+        loops = parse_loops(args.loops)
+    except ValueError as err:
+        parser.error(str(err))
     print(f"machine: {machine_line()}\nmodel {model}, {n} GSM8K training examples under {args.template}, batch 8, "
           "LoRA r=8\n")
     results = {w: in_subprocess(Path(__file__), {"model": model, "n": n, "batch_size": 8, "which": w,
                                                  "template": args.template}) for w in loops}
-    rows = [[w, r["steps"], f"{r['seconds']:.1f}", f"{r['real_tokens'] / r['seconds']:.0f}", f"{r['peak_mb']:.0f}"]
-            for w, r in results.items()]
-    print_table(["loop", "steps", "seconds", "real tokens/s", "peak MB"], rows)
+    rows = [[w, r["steps"], f"{r['seconds']:.1f}", f"{r['real_tokens'] / r['seconds']:.0f}", r["real_tokens"],
+             r["projected"], f"{r['peak_mb']:.0f}"] for w, r in results.items()]
+    print_table(["loop", "steps", "seconds", "real tokens/s", "real tokens", "positions projected", "peak MB"], rows)
     base = "plain" if "plain" in results else loops[0]
     for w in loops:
         if w != base:

@@ -71,3 +71,43 @@ def test_bad_template_yaml_exits_2(tmp_path):
     f.write_text("name: chat:x\nmode: chat\nuser: nothing\n")
     r = run_cli("templates", "list", "--template-file", str(f))
     assert r.returncode == 2 and "exactly one {input}" in r.stderr and "Traceback" not in r.stderr
+
+
+def _every_help(parser, path=("ptst",)):
+    import argparse
+
+    yield " ".join(path), parser.format_help()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _every_help(sub, (*path, name))
+
+
+def test_every_help_text_shows_percent_signs_once():
+    from ptst.cli.main import build_parser
+
+    helps = dict(_every_help(build_parser()))
+    assert "ptst score" in helps and "95% interval" in helps["ptst score"]
+    assert [where for where, text in helps.items() if "%%" in text] == []
+
+
+def test_templates_show_takes_the_markups_the_readme_names():
+    r = run_cli("templates", "show", "chat:llama", "--markup", "auto", "--model", "embedded:tiny-random",
+                "--input", "How do I bake bread?")
+    assert r.returncode == 0, r.stderr  # auto: the model's own chat template (SmolLM2's ChatML here)
+    assert r.stdout.startswith(f"<|im_start|>system\n{LLAMA}<|im_end|>\n<|im_start|>user\nQuestion: How do I bake")
+    for args, message in ((["--markup", "auto"], "give a --model"),
+                          (["--markup", "llama2", "--model", "embedded:tiny-random"], "--markup llama2 is a fixed")):
+        r = run_cli("templates", "show", "chat:llama", *args)
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_models_list_in_a_pipe_keeps_each_model_on_one_line():
+    from ptst.models import embedded
+
+    r = run_cli("models", "list", env={**os.environ, "COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    for name, spec in embedded.items():
+        (row,) = [line for line in lines if line.startswith(name + " ")]
+        assert row.split()[1] == spec.params and str(spec.cache_dir) in row and row.endswith(spec.description)

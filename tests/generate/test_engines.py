@@ -71,6 +71,7 @@ def test_unknown_engine_is_one_line_naming_the_closest_or_listing_the_registered
     assert not (tmp_path / "g.jsonl").exists()
 
 
+@pytest.mark.slow  # SmolLM2
 def test_engines_that_load_the_adapter_refuse_per_request_adapters(smol_model):
     with pytest.raises(PtstError, match="takes its adapter when the model is loaded"):
         next(engines.get("ptst").generate(smol_model, [[1, 2, 3]], Decoding(), adapters=["a"]))

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from ptst.data import load_items
 from ptst.models.generate_rendered import Decoding, generate
 from ptst.templates import get_template, render_prompt
@@ -38,6 +40,7 @@ def test_rows_record_prompt_template_model_and_decoding(tmp_path):
     assert row["output_tokens"] <= 5 and row["finish_reason"] in ("stop", "length")
 
 
+@pytest.mark.slow  # kills generation at several points
 def test_resume_after_kill_writes_every_id_once(tmp_path):
     out = tmp_path / "g.jsonl"
     args = ["generate", "--model", "embedded:tiny-random", "--data", "builtin:harmful", "--template", "chat:vanilla",
@@ -71,6 +74,7 @@ def test_changed_settings_against_an_existing_file_are_refused(tmp_path):
     assert r.returncode == 2 and "different template_hash" in r.stderr
 
 
+@pytest.mark.slow  # SmolLM2
 def test_batched_greedy_equals_one_at_a_time_on_smollm2(smol_model):
     items = load_items("builtin:harmful", limit=12, seed=3) + load_items("builtin:math", limit=4)
     template = get_template("chat:llama")
@@ -93,6 +97,7 @@ def test_vllm_engine_without_vllm_says_how_to_get_it(tmp_path):
     assert not (tmp_path / "g.jsonl").exists()
 
 
+@pytest.mark.slow  # SmolLM2, two engines
 def test_engines_agree_on_smollm2(smol_model):
     items = load_items("builtin:harmful", limit=8, seed=5)
     prompts = [render_prompt(get_template("chat:mpt"), i.input, tokenizer=smol_model.tokenizer) for i in items]

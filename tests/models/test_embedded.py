@@ -16,6 +16,7 @@ SMOL = "embedded:smollm2-135m-instruct"
 LLAMA = "embedded:tiny-random-llama"
 
 
+@pytest.mark.slow  # dequantises SmolLM2
 def test_prepare_smollm2_from_the_wheel_then_reload(tmp_path, monkeypatch):
     monkeypatch.setenv("PTST_HOME", str(tmp_path))
     spec = embedded.get(SMOL)

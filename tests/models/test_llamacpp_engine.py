@@ -15,6 +15,8 @@ from ptst.templates import get_template, render_prompt
 from ptst.templates.render import encode_rendered
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # llama.cpp on the embedded chat models, against float32
+
 SMOL = "embedded:smollm2-135m-instruct"
 QWEN = "embedded:qwen2.5-coder-0.5b-instruct"
 QUESTIONS = ["What is 17*23?", "Tom has 3 apples and buys 5 more. How many apples does he have?",

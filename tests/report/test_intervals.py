@@ -82,12 +82,14 @@ def _pick(rows, **want) -> list[dict]:
     return [r for r in rows if all(r[k] == v for k, v in want.items())]
 
 
+@pytest.mark.slow  # a two-seed study
 def test_per_seed_rows_say_they_cover_requests(two_seed_run):
     rows = _pick(_rows(two_seed_run), dataset="harmful", metric="asr_keyword", comparison="")
     per_seed = [r for r in rows if r["seed"] != "all"]
     assert per_seed and all(r["covers"] == "requests (Wilson 95%)" for r in per_seed)
 
 
+@pytest.mark.slow  # a two-seed study
 def test_interval_over_seeds_equals_the_t_interval_of_the_per_seed_values(two_seed_run):
     rows = _rows(two_seed_run)
     for train, test in itertools.product(("chat:vanilla", "chat:llama"), repeat=2):
@@ -112,6 +114,7 @@ def _mcnemar_by_enumeration(b: int, c: int) -> float:
     return extreme / 2 ** n
 
 
+@pytest.mark.slow  # a two-seed study
 @pytest.mark.parametrize(("label", "versus"), [("PTST vs same-template training", ("chat:llama", "chat:llama")),
                                                ("safety prompt at test time, same model",
                                                 ("chat:vanilla", "chat:vanilla"))])
@@ -141,6 +144,7 @@ def test_highlighted_differences_with_paired_test_and_holm(two_seed_run, label, 
     assert float(top["p_holm"]) == pytest.approx(min(1.0, m * tested[smallest]), rel=1e-5)
 
 
+@pytest.mark.slow  # a two-seed study
 def test_markdown_says_what_each_interval_covers(two_seed_run):
     md = (two_seed_run / "results.md").read_text()
     assert "## What the intervals cover" in md and "seeds (t 95%, k=2)" in md
@@ -149,6 +153,7 @@ def test_markdown_says_what_each_interval_covers(two_seed_run):
     assert "exact McNemar" in md and "p (Holm)" in md
 
 
+@pytest.mark.slow  # a two-seed study
 def test_one_seed_report_says_intervals_cover_requests_only(two_seed_run, tmp_path):
     run = tmp_path / "one-seed"
     shutil.copytree(two_seed_run, run)

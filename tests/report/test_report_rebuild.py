@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from ptst.cli.main import main
 from ptst.templates import templates
 from tests.conftest import run_cli
@@ -32,6 +34,7 @@ decoding: {max_new_tokens: 2}
 """
 
 
+@pytest.mark.slow  # a study run
 def test_report_rebuilds_from_the_run_directory_after_the_template_file_moved(tmp_path):
     (tmp_path / "mine.yaml").write_text(TEMPLATE)
     (tmp_path / "study.yaml").write_text(STUDY)

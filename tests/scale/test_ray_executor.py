@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import ROOT, run_cli
 from tests.scale.runs import count_samples, samples, scores
 
+pytestmark = pytest.mark.slow  # a local Ray cluster running studies
+
 SMOKE = ROOT / "configs" / "smoke.yaml"
 
 

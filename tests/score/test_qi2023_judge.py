@@ -197,6 +197,7 @@ def test_judge_token_limit_is_the_users_when_set():
     assert server.bodies[0]["max_tokens"] == 300
 
 
+@pytest.mark.slow  # a study run
 def test_study_judge_uses_qi2023_and_its_token_limit_is_a_study_setting(tmp_path, offline_home):
     import os
 

@@ -127,10 +127,32 @@ def test_local_judge_runs_offline_and_caches(tmp_path):
     args = ["score", str(gens), "--scorer", "rubric", "--judge-local", "embedded:tiny-random", "--judge-max-tokens",
             "6", "--cache", str(tmp_path / "c.sqlite"), "--out", str(tmp_path / "s.jsonl")]
     r = run_cli(*args)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "judge calls made: 3" in r.stderr
+    assert "judge calls made: 3" in r.stderr or "(3 judge calls made)" in r.stderr, r.stderr[-2000:]
     rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
     assert all(row["scores"]["rubric"]["status"] in ("scored", "unscored") for row in rows)
     assert all("raw" in row["scores"]["rubric"] for row in rows)  # the judge's words are kept
+    # the random model's replies hold no score: a failure that says so (some scored would be a success)
+    scored = sum(row["scores"]["rubric"]["status"] == "scored" for row in rows)
+    assert r.returncode == (0 if scored else 2) and (scored or "nothing was scored" in r.stderr)
     r = run_cli(*args)
-    assert r.returncode == 0 and "judge calls made: 0" in r.stderr
+    assert "judge calls made: 0" in r.stderr or "(0 judge calls made)" in r.stderr
+
+
+def test_every_reply_unscored_says_so_exits_2_and_writes_no_nan(tmp_path):
+    gens = tmp_path / "gens.jsonl"
+    gens.write_text("".join(json.dumps({"id": str(i), "input": f"request {i}", "output": "Sure"}) + "\n"
+                            for i in range(4)))
+    with JudgeServer(reply=lambda prompt: "I would rate this a 5 out of 5.") as server:
+        r = run_cli("score", str(gens), "--scorer", "rubric", "--base-url", server.base_url, "--judge-model", "j",
+                    "--no-cache", "--out", str(tmp_path / "s.jsonl"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "nan" not in (r.stdout + r.stderr).lower()
+    error = r.stderr.strip().splitlines()[-1]
+    assert "rubric: nothing was scored: 4 judge replies held no '#thescore: N'" in error
+    assert "I would rate this a 5 out of 5." in error and str(tmp_path / "s.jsonl") in " ".join(r.stderr.split())
+    summary_text = (tmp_path / "s.jsonl.summary.json").read_text()
+    assert "NaN" not in summary_text
+    summary = json.loads(summary_text)
+    assert summary["n_scored"] == 0 and summary["nothing_scored"].startswith("4 judge replies held no")
+    assert {m["metric"]: m["value"] for m in summary["metrics"]} == {"asr_rubric": None, "mean_score": None,
+                                                                     "unscored_share": 1.0}

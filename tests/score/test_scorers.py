@@ -124,21 +124,56 @@ def test_multiple_choice_letters_are_capitals(reply, letter):
 
 def test_score_cli_writes_a_new_file_and_a_summary(tmp_path):
     gens = tmp_path / "g.jsonl"
-    gens.write_text("".join(json.dumps({"id": str(i), "input": "q", "output": o}) + "\n"
+    gens.write_text("".join(json.dumps({"id": str(i), "input": "q", "output": o, "reference": "#### 4"}) + "\n"
                             for i, o in enumerate(["I can't do that.", "Sure, here.", "Sure.", "I'm sorry."])))
     before = gens.read_text()
     r = run_cli("score", str(gens), "--scorer", "refusal-keywords")
     assert r.returncode == 0, r.stderr
     assert gens.read_text() == before
-    scored = [json.loads(line) for line in (tmp_path / "g.scored.jsonl").read_text().splitlines()]
+    scored = [json.loads(line) for line in (tmp_path / "g.refusal-keywords.scored.jsonl").read_text().splitlines()]
     assert [s["scores"]["refusal-keywords"]["refused"] for s in scored] == [1, 0, 0, 1]
-    summary = json.loads((tmp_path / "g.scored.jsonl.summary.json").read_text())
+    summary = json.loads((tmp_path / "g.refusal-keywords.scored.jsonl.summary.json").read_text())
     assert summary["n"] == 4 and summary["n_unscored"] == 0
     assert "asr_keyword" in r.stdout and "50.0%" in r.stdout
-    r = run_cli("score", str(tmp_path / "g.scored.jsonl"), "--scorer", "gsm8k", "--out", str(tmp_path / "b.jsonl"))
-    assert r.returncode == 0 and "4 unscored" in r.stdout  # no references: counted, not dropped
+    r = run_cli("score", str(tmp_path / "g.refusal-keywords.scored.jsonl"), "--scorer", "gsm8k", "--out",
+                str(tmp_path / "b.jsonl"))
+    assert r.returncode == 0 and "4 scored" in r.stdout
     again = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
     assert set(again[0]["scores"]) == {"refusal-keywords", "gsm8k"}
+
+
+def test_two_scorers_on_one_file_keep_both_outputs(tmp_path):
+    gens = tmp_path / "g.jsonl"
+    gens.write_text("".join(json.dumps({"id": str(i), "input": "q", "output": o, "reference": "#### 4"}) + "\n"
+                            for i, o in enumerate(["I can't do that.", "Sure: #### 4"])))
+    for scorer in ("refusal-keywords", "gsm8k"):
+        r = run_cli("score", str(gens), "--scorer", scorer)
+        assert r.returncode == 0, r.stderr
+        assert f"written to {tmp_path / f'g.{scorer}.scored.jsonl'}" in " ".join(r.stderr.split())
+    for scorer in ("refusal-keywords", "gsm8k"):  # the second scorer's output sits beside the first's
+        rows = [json.loads(line) for line in (tmp_path / f"g.{scorer}.scored.jsonl").read_text().splitlines()]
+        assert set(rows[0]["scores"]) == {scorer}
+        assert json.loads((tmp_path / f"g.{scorer}.scored.jsonl.summary.json").read_text())["scorer"] == scorer
+    first = (tmp_path / "g.refusal-keywords.scored.jsonl").read_bytes()
+    r = run_cli("score", str(gens), "--scorer", "gsm8k", "--out", str(tmp_path / "g.refusal-keywords.scored.jsonl"))
+    assert r.returncode == 2 and "holds refusal-keywords scores" in r.stderr  # another command's file: kept
+    assert (tmp_path / "g.refusal-keywords.scored.jsonl").read_bytes() == first
+    r = run_cli("score", str(gens), "--scorer", "refusal-keywords")  # its own output: replaced, same content
+    assert r.returncode == 0 and (tmp_path / "g.refusal-keywords.scored.jsonl").read_bytes() == first
+
+
+def test_nothing_scored_says_why_exits_2_and_writes_no_nan(tmp_path):
+    gens = tmp_path / "g.jsonl"  # refusals scored for math: no reference answers
+    gens.write_text("".join(json.dumps({"id": str(i), "input": "q", "output": "I can't."}) + "\n" for i in range(3)))
+    r = run_cli("score", str(gens), "--scorer", "gsm8k")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "nan" not in (r.stdout + r.stderr).lower()
+    assert "gsm8k: nothing was scored: 3 sample(s) had no usable reference answer" in r.stderr
+    text = (tmp_path / "g.gsm8k.scored.jsonl.summary.json").read_text()
+    assert "NaN" not in text
+    summary = json.loads(text)
+    assert summary["n_scored"] == 0 and "no usable reference" in summary["nothing_scored"]
+    assert all(m["value"] is None for m in summary["metrics"])
 
 
 @pytest.mark.parametrize("content, message", [
@@ -151,4 +186,4 @@ def test_score_bad_input_exits_2(tmp_path, content, message):
     f.write_text(content)
     r = run_cli("score", str(f), "--scorer", "refusal-keywords")
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path / "bad.scored.jsonl").exists()
+    assert not list(tmp_path.glob("bad.*scored.jsonl"))

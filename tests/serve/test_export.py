@@ -62,6 +62,7 @@ def test_prologue_folds_for_a_model_without_system_role(smol_tokenizer):
     assert exported.apply_chat_template(conv, tokenize=False, add_generation_prompt=True) == ours.text
 
 
+@pytest.mark.slow  # trains an adapter, exports twice
 def test_export_merged_and_with_adapter_load_with_plain_libraries(adapter, tmp_path, tiny_path):
     import torch
     from peft import PeftModel
@@ -98,3 +99,17 @@ def test_export_refuses_non_empty_out_and_text_templates(tmp_path):
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["f"]  # nothing in it was touched
     r = run_cli("export", "--model", "embedded:tiny-random", "--template", "text:vanilla", "--out", str(tmp_path / "y"))
     assert r.returncode == 2 and "text template" in r.stderr
+
+
+def test_export_into_its_own_earlier_export(tmp_path):
+    out = tmp_path / "e"
+    args = ["export", "--model", "embedded:tiny-random", "--template", "chat:llama", "--out", str(out)]
+    assert run_cli(*args).returncode == 0
+    files = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()}
+    r = run_cli(*args)  # the same settings: recognised, nothing rewritten
+    assert r.returncode == 0 and "already holds this export" in r.stderr and "did not write" not in r.stderr
+    r = run_cli(*args[:-4], "--template", "chat:vanilla", "--out", str(out))  # other settings: refused, named
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert f"--out {out}: holds ptst's export of embedded:tiny-random under chat:llama with another template" in \
+        r.stderr
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()} == files

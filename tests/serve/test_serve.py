@@ -36,6 +36,7 @@ def tiny_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.mark.slow  # a server on SmolLM2
 def test_32_concurrent_clients_match_generate_and_stream(smol_server, smol_model):
     client = openai.OpenAI(base_url=f"{smol_server.url}/v1", api_key="unused")
 
@@ -61,6 +62,7 @@ def test_32_concurrent_clients_match_generate_and_stream(smol_server, smol_model
     assert len(chunks) > 2 and "".join(chunks) == served[0]
 
 
+@pytest.mark.slow  # a server on SmolLM2
 def test_template_is_applied_and_client_system_kept_after_it(smol_server):
     client = openai.OpenAI(base_url=f"{smol_server.url}/v1", api_key="unused")
     raw = client.chat.completions.with_raw_response.create(

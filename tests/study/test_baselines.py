@@ -131,6 +131,7 @@ batch_size: 4
 """
 
 
+@pytest.mark.slow  # a study run
 def test_a_study_with_baselines_runs_and_reports_them_as_rows(tmp_path, shared_data):
     mix = shared_data / "safety-tuned-llamas" / "safety_only_data_Instructions.json"
     (tmp_path / "study.yaml").write_text(SMALL.replace("MIX", str(mix)))

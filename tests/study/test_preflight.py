@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ptst.report.holdout import halves
 from ptst.report.intervals import Outcomes
 from ptst.study.preflight import PreflightOptions, rank
@@ -43,6 +45,7 @@ def test_rank_warns_when_the_safety_prompt_makes_things_worse():
     assert summary["verdict"].startswith("PTST will not protect this model")
 
 
+@pytest.mark.slow  # six templates generated twice
 def test_preflight_cli_on_the_tiny_model(tmp_path):
     out = tmp_path / "pf"
     r = run_cli("preflight", "--model", "embedded:tiny-random", "--limit", "6", "--probes-limit", "4",
@@ -61,6 +64,7 @@ def test_preflight_cli_on_the_tiny_model(tmp_path):
     assert r2.returncode == 0 and r2.stdout == r.stdout  # resumed from the store, same table
 
 
+@pytest.mark.slow  # a pre-flight, then a study
 def test_study_with_preflight_placeholder(tmp_path):
     cfg = tmp_path / "s.yaml"
     cfg.write_text((ROOT / "configs" / "smoke.yaml").read_text()

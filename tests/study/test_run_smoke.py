@@ -45,6 +45,7 @@ def reference_run(tmp_path_factory):
     return out, r
 
 
+@pytest.mark.slow  # the smoke study
 def test_run_writes_report_and_prints_the_table(reference_run):
     out, r = reference_run
     for name in ("manifest.json", "store.sqlite", "results.csv", "results.md", "report.html", "tradeoff.png",
@@ -64,6 +65,7 @@ def test_run_writes_report_and_prints_the_table(reference_run):
     assert "exact McNemar" in html and "<table>" in html.split("What the intervals cover")[1]
 
 
+@pytest.mark.slow  # the smoke study
 def test_sigkill_at_several_points_then_resume_gives_the_same_results(reference_run, tmp_path):
     ref, _ = reference_run
     out = tmp_path / "run"
@@ -95,6 +97,7 @@ def test_sigkill_at_several_points_then_resume_gives_the_same_results(reference_
     assert not list(train_dir.glob(".*partial*"))  # the training killed half-way left nothing behind
 
 
+@pytest.mark.slow  # the smoke study
 def test_changed_config_is_refused_then_extended(reference_run, tmp_path):
     ref, _ = reference_run
     out = tmp_path / "run"
@@ -114,6 +117,7 @@ def test_changed_config_is_refused_then_extended(reference_run, tmp_path):
     assert "chat:mpt" in (out / "results.md").read_text()
 
 
+@pytest.mark.slow  # the smoke study
 def test_a_run_made_before_a_setting_existed_resumes_without_a_difference(reference_run, tmp_path):
     ref, _ = reference_run
     out = tmp_path / "run"
@@ -136,6 +140,7 @@ def test_vllm_engine_without_vllm_says_how_to_get_it_before_training(tmp_path):
     assert not (tmp_path / "run" / "train").exists()  # nothing trained for nothing
 
 
+@pytest.mark.slow  # the smoke study
 def test_report_command_rewrites_the_report(reference_run, tmp_path):
     ref, _ = reference_run
     out = tmp_path / "copy"
@@ -177,6 +182,7 @@ def test_bad_study_configs_exit_2(tmp_path, body, message):
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow  # a study with checkpoint evaluations
 def test_checkpoints_along_training_give_the_trajectory_plot(tmp_path):
     cfg = tmp_path / "traj.yaml"
     cfg.write_text(SMOKE.read_text().replace("  seeds: [0]\n", "  seeds: [0]\n  eval_every_steps: 2\n")
@@ -189,6 +195,7 @@ def test_checkpoints_along_training_give_the_trajectory_plot(tmp_path):
     assert (out / "trajectory.png").is_file()
 
 
+@pytest.mark.slow  # the smoke study
 def test_audit_samples_harmful_responses_then_measures_the_scorer_against_labels(reference_run, tmp_path):
     out, _ = reference_run
     labels = tmp_path / "labels.csv"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ptst.templates import get_template, render_prompt, template_names
 from ptst.templates.builtin import SAFETY_TEMPLATES
 from tests.conftest import ROOT, run_cli
@@ -47,6 +49,7 @@ def test_icd_through_a_real_chat_template(smol_tokenizer):
     assert text.count("<|im_start|>user") == 2 and text.count("<|im_start|>assistant") == 2  # one to answer
 
 
+@pytest.mark.slow  # a study run
 def test_defenses_run_as_test_templates_in_a_study(tmp_path):
     cfg = tmp_path / "defenses.yaml"
     cfg.write_text(json.dumps({

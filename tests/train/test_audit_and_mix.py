@@ -92,6 +92,7 @@ def test_the_mix_template_is_recorded_with_the_trained_run(shared_data, tmp_path
 @pytest.mark.parametrize("args, message", [
     (["--mix-template", "chat:llama"], "--mix-template chat:llama: there is no --mix data set"),
     (["--mix", "safety-mix:2", "--mix-template", "chat:nope"], "chat:nope"),
+    (["--mix", "safety-mix:8"], "data set safety-mix has no hub copy: pass --mix-file PATH"),  # not --data-file
 ])
 def test_bad_mix_template_exits_2_before_any_work(shared_data, tmp_path, args, message):
     r = _train(shared_data, tmp_path / "bad", "--dry-run", *args)

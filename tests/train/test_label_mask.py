@@ -104,6 +104,7 @@ def test_mask_audit_marks_the_prompt(smol_tokenizer):
     assert "[<|im_start|>]" in audit and "|####|" in audit.replace(" ", "")
 
 
+@pytest.mark.slow  # SmolLM2 forward passes
 def test_packed_batch_gives_the_padded_batch_loss_so_examples_do_not_see_each_other(smol_tokenizer, smol_model):
     import torch
 
@@ -127,6 +128,7 @@ def test_packed_batch_gives_the_padded_batch_loss_so_examples_do_not_see_each_ot
     assert torch.allclose(loss_swapped, loss_padded, atol=1e-4)
 
 
+@pytest.mark.slow  # SmolLM2 gradients
 def test_trained_logits_only_gives_the_full_loss_and_gradients(smol_model):
     """Projecting only the positions whose next token is trained onto the vocabulary is the same loss, the same
     gradients, with the prompt's positions (most of each row) never reaching the language-model head."""

@@ -24,9 +24,11 @@ def trained(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("train") / "a"
     r = _train(shared_data, out, "--epochs", "2", "--save-steps", "8")
     assert r.returncode == 0, r.stderr[-2000:]
+    (out.parent / "stderr.txt").write_text(r.stderr)
     return out
 
 
+@pytest.mark.slow  # the module's 16-step training run
 def test_loss_falls_and_record_is_written(trained):
     record = json.loads((trained / "ptst_train.json").read_text())
     curve = [p["loss"] for p in record["loss_curve"]]
@@ -37,6 +39,24 @@ def test_loss_falls_and_record_is_written(trained):
     assert record["versions"]["transformers"].startswith("5.")
 
 
+@pytest.mark.slow  # the module's 16-step training run
+def test_summary_names_the_logged_steps(trained, shared_data, tmp_path):
+    record = json.loads((trained / "ptst_train.json").read_text())
+    first, last = record["loss_curve"][0], record["loss_curve"][-1]
+    summary = " ".join((trained.parent / "stderr.txt").read_text().split())
+    assert (f"trained lora for 16 steps on {GSM8K_ROWS} examples; loss {first['loss']:.3f} at step 2 -> "
+            f"{last['loss']:.3f} at step 16 (mean {record['train_loss']:.3f} over the run's steps)") in summary
+    # 8 steps logged every 5: one logged point, said as such (never "loss X -> X")
+    r = _train(shared_data, tmp_path / "one", "--max-steps", "8", "--logging-steps", "5")
+    assert r.returncode == 0, r.stderr[-2000:]
+    record = json.loads((tmp_path / "one" / "ptst_train.json").read_text())
+    point = record["loss_curve"]
+    assert [p["step"] for p in point] == [5]
+    assert (f"loss {point[0]['loss']:.3f} at step 5, the only step logged (mean {record['train_loss']:.3f} over "
+            "the run's steps)") in " ".join(r.stderr.split())
+
+
+@pytest.mark.slow  # the module's 16-step training run
 def test_adapter_loads_with_plain_peft(trained, tiny_path):
     import torch
     from peft import PeftModel
@@ -52,6 +72,7 @@ def test_adapter_loads_with_plain_peft(trained, tiny_path):
     assert not torch.allclose(plain, tuned)  # the adapter changes the model
 
 
+@pytest.mark.slow  # a resumed training run
 def test_resume_continues_from_the_last_checkpoint(trained, tmp_path):
     import shutil
 
@@ -72,6 +93,7 @@ def _train_resume(trained, out):
                    "--save-steps", "8", "--resume")
 
 
+@pytest.mark.slow  # the module's 16-step training run
 def test_finished_run_and_unfinished_without_resume_are_refused(trained, shared_data, tmp_path):
     r = _train(shared_data, trained)
     assert r.returncode == 2 and "already holds a finished training run" in r.stderr
@@ -120,6 +142,7 @@ def test_config_file_with_flag_override(shared_data, tmp_path):
     assert r.returncode == 2 and "bogus_option" in r.stderr
 
 
+@pytest.mark.slow  # two training processes
 def test_two_process_accelerate_run(shared_data, tmp_path):
     import subprocess
     import sys
@@ -140,6 +163,7 @@ def test_two_process_accelerate_run(shared_data, tmp_path):
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4"]
 
 
+@pytest.mark.slow  # a second training run, packed
 def test_packed_training_learns_and_records_it(shared_data, tmp_path):
     out = tmp_path / "packed"
     r = _train(shared_data, out, "--epochs", "2", "--packing")

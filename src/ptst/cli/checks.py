@@ -129,9 +129,10 @@ def check_samples_out(path: str | Path, expected: dict) -> None:
                             f"{value!r}); write to another --out (the file was not changed)")
 
 
-def check_replaceable_output(path: str | Path, source: str | Path) -> None:
-    """`ptst score --out`: a new file, or the scored output ptst wrote earlier for the same input (its
-    summary names that input). Anything else is the user's and is never replaced."""
+def check_replaceable_output(path: str | Path, source: str | Path, scorer: str, settings: dict) -> None:
+    """`ptst score --out`: a new file, or the scored output ptst wrote earlier for the same input with the same
+    scorer and settings (its summary names them). Anything else, another scorer's output included, was written by
+    another command and is never replaced."""
     import json
 
     p = check_output_file(path)
@@ -139,26 +140,22 @@ def check_replaceable_output(path: str | Path, source: str | Path) -> None:
         return
     summary = Path(f"{p}.summary.json")
     try:
-        earlier = json.loads(summary.read_text(encoding="utf-8")).get("input") if summary.is_file() else None
-    except (ValueError, UnicodeDecodeError, AttributeError):
-        earlier = None
-    if earlier is None or Path(str(earlier)).resolve() != Path(source).resolve():
+        earlier = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
+    except (ValueError, UnicodeDecodeError):
+        earlier = {}
+    earlier = earlier if isinstance(earlier, dict) else {}
+    if "input" not in earlier or Path(str(earlier["input"])).resolve() != Path(source).resolve():
         raise PtstError(f"--out {path}: exists and is not ptst's scored output of {source}; choose another --out "
                         "(the file was not changed)")
-
-
-def check_judge_answered(scored_file: str | Path, summary: dict, judge: str) -> None:
-    """After `ptst score` with a judge: when every judge call failed (a wrong key, an unreachable endpoint) the
-    run is a failure naming the cause, never a table of zeros."""
-    from ptst.core.redact import redact_url
-
-    if not summary["n"] or summary["n_scored"]:
-        return
-    results = [(row.get("scores") or {}).get(summary["scorer"]) or {} for row in read_jsonl_rows(scored_file)]
-    errors = [r.get("error") for r in results if r.get("status") == "failed"]
-    if len(errors) == len(results):
-        raise PtstError(f"judge {redact_url(judge)}: all {len(errors)} judge calls failed ({errors[0]}); nothing "
-                        "was scored: check --base-url, --judge-model and --api-key-env")
+    if earlier.get("scorer") != scorer:
+        raise PtstError(f"--out {path}: holds {earlier.get('scorer')} scores of {source}, not {scorer}'s; choose "
+                        "another --out (the file was not changed)")
+    changed = [k for k in settings if (earlier.get("settings") or {}).get(k) != settings[k]]
+    if changed:
+        key = changed[0]
+        raise PtstError(f"--out {path}: holds {scorer} scores made with another {key} "
+                        f"({(earlier.get('settings') or {}).get(key)!r}, this run {settings[key]!r}); choose another "
+                        "--out (the file was not changed)")
 
 
 def check_scores_complete(run_dir: str | Path) -> None:

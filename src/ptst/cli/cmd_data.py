@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ptst.cli.commands import command
-from ptst.cli.console import note, out, write_raw
+from ptst.cli.console import note, print_table, write_raw
 
 
 @command("data")
@@ -44,7 +44,7 @@ def list_data(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold", no_wrap=col in ("name", "mode", "role"))
     for name, spec in datasets.items():
         table.add_row(name, spec.role, spec.source, spec.description)
-    out().print(table)
+    print_table(table)
     note("every data set also loads from a local file: --data-file PATH (--input-field/--answer-field to map)")
     return 0
 

@@ -20,7 +20,7 @@ class ExportConfig(BaseModel):
     adapter: str | None = Field(None, description="PEFT adapter directory")
     template: str = Field(description="the test template, e.g. chat:llama")
     template_file: list[str] = Field(default_factory=list, description="YAML files of extra templates")
-    out: str = Field(description="output directory (must not exist)")
+    out: str = Field(description="output directory: new, empty, or an earlier export with the same settings")
     merge: bool = Field(False, description="merge the adapter into the weights")
     client_system: Literal["append", "ignore"] = Field(
         "append", description="a client's system message: kept after the template's, or dropped")
@@ -38,15 +38,18 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ptst.core.paths import check_output_dir
-    from ptst.serve.export import export_model
+    from ptst.serve.export import check_export_out, export_model, export_settings
     from ptst.templates import get_template, load_template_file
 
     cfg = resolve_config(ExportConfig, args)
     for path in cfg.template_file:
         load_template_file(path)
     template = get_template(cfg.template)
-    check_output_dir(cfg.out)  # before the model is loaded; export_model also refuses a non-empty one
+    settings = export_settings(cfg.model, template, adapter=cfg.adapter, merge=cfg.merge,
+                               client_system=cfg.client_system)
+    if check_export_out(cfg.out, settings):  # before the model is loaded; export_model refuses a non-empty one
+        note(f"{cfg.out} already holds this export ({cfg.model} under {template.name}): nothing to do")
+        return 0
     path = export_model(cfg.model, template, cfg.out, adapter=cfg.adapter, merge=cfg.merge,
                         client_system=cfg.client_system, trust_remote_code=cfg.trust_remote_code)
     note(f"exported to {path}: its chat template applies the test template by itself")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ptst.cli.commands import command
-from ptst.cli.console import note, out
+from ptst.cli.console import note, out, print_table
 
 
 @command("models")
@@ -31,7 +31,7 @@ def list_models(args: argparse.Namespace) -> int:
     for name, spec in embedded.items():
         table.add_row(name, spec.params, "yes" if spec.is_prepared() else "no", str(spec.cache_dir),
                       spec.description)
-    out().print(table)
+    print_table(table)
     note("any command that needs a model prepares it on first use; the cache is $PTST_HOME (~/.cache/ptst)")
     return 0
 

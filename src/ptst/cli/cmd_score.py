@@ -8,6 +8,7 @@ import os
 from ptst.cli.commands import command
 from ptst.cli.console import note, out
 from ptst.cli.options import add_config_options, resolve_config
+from ptst.core.errors import PtstError
 
 
 @command("score")
@@ -16,34 +17,48 @@ def register(sub) -> None:
 
     p = sub.add_parser("score", help="score generated samples (gsm8k, refusal-keywords, rubric, ...)",
                        description="Adds per-sample scores to a new JSONL (the input is never modified) and prints "
-                       "n scored, n unscored and each metric with a 95%% interval.")
+                       "n scored, n unscored and each metric with a 95% interval.")
     p.add_argument("file", help="JSONL written by `ptst generate`")
     add_config_options(p, ScoreConfig)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ptst.cli.checks import check_judge_answered, check_replaceable_output
+    from ptst.cli.checks import check_replaceable_output
     from ptst.score import read_samples, score_file, scorers
     from ptst.score.config import ScoreConfig
 
     cfg = resolve_config(ScoreConfig, args)
     factory = scorers.get(cfg.scorer)
-    target = cfg.out or _default_out(args.file)
-    if not cfg.dry_run:
-        check_replaceable_output(target, args.file)  # before any judge call
+    target = cfg.out or default_out(args.file, cfg.scorer)
     judge = _judge(cfg) if cfg.scorer == "rubric" else None
     scorer = factory(judge=judge, rubric=cfg.rubric, bertscore_model=cfg.bertscore_model)
     if cfg.dry_run:
         return _dry_run(cfg, scorer, read_samples(args.file))
+    check_replaceable_output(target, args.file, scorer.name, getattr(scorer, "settings", {}))  # before any call
     summary = score_file(args.file, scorer, target)
-    if judge is not None:
-        check_judge_answered(target, summary, cfg.base_url or cfg.judge_local)
+    if summary.get("nothing_scored"):
+        judged = None if judge is None else (cfg.base_url or cfg.judge_local, judge.calls)
+        raise PtstError(_nothing_scored(summary, judged))
     _print_summary(summary)
     if judge is not None:
         note(f"judge calls made: {judge.calls}")
     note(f"scored samples written to {target}")
     return 0
+
+
+def _nothing_scored(summary: dict, judged: tuple[str, int] | None) -> str:
+    """The one line for a run that scored no sample (`judged`: the judge and the calls it made, if any): a failure
+    (exit 2), never a table of empty rates."""
+    from ptst.core.redact import redact_url
+
+    line = f"{summary['scorer']}: nothing was scored: {summary['nothing_scored']}"
+    if judged is None:
+        return f"{line}; the {summary['n']} unscored row(s) are in {summary['output']}"
+    line = f"judge {redact_url(judged[0])}: {line}"
+    if summary["n_failed"]:
+        return f"{line}: check --base-url, --judge-model and --api-key-env"
+    return f"{line}; the replies are kept in {summary['output']} ({judged[1]} judge calls made)"
 
 
 def _judge(cfg):
@@ -75,9 +90,11 @@ def _dry_run(cfg, scorer, rows) -> int:
     return 0
 
 
-def _default_out(path: str) -> str:
+def default_out(path: str, scorer: str) -> str:
+    """FILE.jsonl -> FILE.SCORER.scored.jsonl: each scorer's output has its own name, so scoring one file with two
+    scorers keeps both."""
     stem = path[:-6] if path.endswith(".jsonl") else path
-    return f"{stem}.scored.jsonl"
+    return f"{stem}.{scorer}.scored.jsonl"
 
 
 def _print_summary(summary: dict) -> None:
@@ -89,6 +106,9 @@ def _print_summary(summary: dict) -> None:
     for m in summary["metric_objects"]:
         pct = m.kind == "rate"
         fmt = (lambda v: f"{100 * v:.1f}%") if pct else (lambda v: f"{v:.3f}")
-        table.add_row(m.name, fmt(m.value), f"[{fmt(m.low)}, {fmt(m.high)}]", str(m.n))
+        if m.n:
+            table.add_row(m.name, fmt(m.value), f"[{fmt(m.low)}, {fmt(m.high)}]", str(m.n))
+        else:
+            table.add_row(m.name, "none scored", "-", "0")
     out().print(table)
     out().print(f"{summary['n']} samples: {summary['n_scored']} scored, {summary['n_unscored']} unscored")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ptst.cli.commands import command
-from ptst.cli.console import note, out, write_raw
-from ptst.templates.render import SYSTEM_POLICIES
+from ptst.cli.console import note, print_table, write_raw
+from ptst.templates.render import MARKUPS, SYSTEM_POLICIES
 
 
 @command("templates")
@@ -21,9 +21,9 @@ def register(sub) -> None:
     p_show.add_argument("name", help="template name (see `ptst templates list`) or a YAML file")
     p_show.add_argument("--input", default="{input}", help="the raw question or instruction to wrap")
     p_show.add_argument("--answer", help="also show the training completion for this reference answer")
-    group = p_show.add_mutually_exclusive_group()
-    group.add_argument("--model", help="render through this model's own chat template")
-    group.add_argument("--markup", choices=["llama2", "openai"], help="render with a fixed markup instead")
+    p_show.add_argument("--model", help="render through this model's own chat template")
+    p_show.add_argument("--markup", choices=MARKUPS, help="auto: the --model's own chat template (the default); "
+                        "llama2 or openai: a fixed markup instead, without a model")
     p_show.add_argument("--system-policy", default="auto", choices=SYSTEM_POLICIES,
                         help="what to do when the chat template has no system role (default: auto = fold)")
     p_show.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
@@ -58,16 +58,20 @@ def list_templates(args: argparse.Namespace) -> int:
     for name, t in templates.items():
         system = "(model default)" if t.system is None and t.mode == "chat" else _shorten(t.system or "-")
         table.add_row(name, t.mode, system, repr(t.user)[1:-1])
-    out().print(table)
+    print_table(table)
     note("system prompt (model default): the model's chat template decides; some (Qwen2.5, SmolLM2) insert their own")
     return 0
 
 
 def show_template(args: argparse.Namespace) -> int:
+    from ptst.core.errors import PtstError
     from ptst.templates import get_template, render_example, render_prompt
 
     load_template_files(args)
     template = get_template(args.name)
+    if args.model and args.markup not in (None, "auto"):
+        raise PtstError(f"--markup {args.markup} is a fixed markup and --model renders through the model's own chat "
+                        "template: give one of them (or --markup auto with --model)")
     tokenizer = None
     if args.model:
         from ptst.models import load_tokenizer

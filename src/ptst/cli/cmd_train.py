@@ -37,9 +37,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not record["main_process"]:
         return 0
-    curve = record["loss_curve"]
-    loss = (f"loss {curve[0]['loss']:.3f} -> {curve[-1]['loss']:.3f}" if curve
-            else f"mean loss {record['train_loss']:.3f}")
     note(f"trained {record['kind']} for {record['steps']} steps on {record['data']['examples']} examples; "
-         f"{loss}; saved to {cfg.out}")
+         f"{loss_summary(record)}; saved to {cfg.out}")
     return 0
+
+
+def loss_summary(record: dict) -> str:
+    """The logged loss as it was: first and last logged steps named (one logged point is not a flat curve), and
+    the mean over every step of this run."""
+    curve, mean = record["loss_curve"], f"mean {record['train_loss']:.3f} over the run's steps"
+    if not curve:
+        return f"loss not logged ({mean})"
+    first, last = curve[0], curve[-1]
+    if len(curve) == 1:
+        return f"loss {first['loss']:.3f} at step {first['step']}, the only step logged ({mean})"
+    return f"loss {first['loss']:.3f} at step {first['step']} -> {last['loss']:.3f} at step {last['step']} ({mean})"

@@ -19,9 +19,11 @@ MAX_TEXT_CHARS = 1_000_000  # one input or answer; bounds the work before anythi
 
 def load_items(name: str, *, data_file: str | Path | None = None, data_format: str | None = None,
                input_field: str | None = None, answer_field: str | None = None, split: str | None = None,
-               purpose: str = "eval", limit: int | None = None, seed: int = 0) -> list[Item]:
+               purpose: str = "eval", limit: int | None = None, seed: int = 0,
+               file_flag: str = "--data-file") -> list[Item]:
     """Items of data set `name`. `limit` takes a seeded random subsample of that many rows (kept in file order);
-    `purpose` picks the default hub split (train or eval)."""
+    `purpose` picks the default hub split (train or eval); `file_flag` is the flag that gives this set's local file,
+    named when the set cannot be had without one."""
     spec = get_dataset(name)
     if limit is not None and limit < 1:
         raise PtstError(f"--limit must be at least 1, got {limit}")
@@ -34,7 +36,7 @@ def load_items(name: str, *, data_file: str | Path | None = None, data_format: s
         items = spec.generate()
     else:
         split = split or (spec.train_split if purpose == "train" else spec.eval_split)
-        rows, where = _hub_rows(spec, split)
+        rows, where = _hub_rows(spec, split, file_flag)
         items = _rows_to_items(spec, rows, where, input_field, answer_field)
     return subsample(side_of_split(spec, items, purpose), limit, seed)
 
@@ -100,10 +102,10 @@ def _is_text(value) -> bool:
     return isinstance(value, str)
 
 
-def _hub_rows(spec: DatasetSpec, split: str) -> tuple[list[Row], str]:
+def _hub_rows(spec: DatasetSpec, split: str, file_flag: str) -> tuple[list[Row], str]:
     hint = f" ({spec.file_hint})" if spec.file_hint else ""
     if not spec.hub_id:
-        raise PtstError(f"data set {spec.name} has no hub copy: pass --data-file PATH{hint}")
+        raise PtstError(f"data set {spec.name} has no hub copy: pass {file_flag} PATH{hint}")
     prepare_hub_access()
     try:
         import datasets as hf_datasets
@@ -113,5 +115,5 @@ def _hub_rows(spec: DatasetSpec, split: str) -> tuple[list[Row], str]:
     except Exception as err:  # offline, unknown repo, gated: all end the same way for the user
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise PtstError(f"data set {spec.name}: cannot load {spec.hub_id} from the Hugging Face hub ({reason}); "
-                        f"pass --data-file PATH with a local copy{hint}") from None
+                        f"pass {file_flag} PATH with a local copy{hint}") from None
     return [(i + 1, dict(row)) for i, row in enumerate(ds)], f"hub {spec.hub_id}"

@@ -9,7 +9,7 @@ class ScoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scorer: str = Field(description="gsm8k | refusal-keywords | refusal-keywords-qi2023 | rubric | "
                         "reference-similarity | multiple-choice")
-    out: str | None = Field(None, description="scored JSONL to write (default: FILE with .scored.jsonl)")
+    out: str | None = Field(None, description="scored JSONL to write (default: FILE.SCORER.scored.jsonl beside FILE)")
     base_url: str | None = Field(None, description="rubric judge: OpenAI-compatible endpoint, e.g. "
                                  "http://127.0.0.1:8000/v1")
     judge_model: str | None = Field(None, description="rubric judge: model name the endpoint serves")

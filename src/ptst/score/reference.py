@@ -36,6 +36,7 @@ class ReferenceSimilarityScorer:
 
     def __init__(self, bertscore_model: str | None = None):
         self.bertscore_model = bertscore_model
+        self.settings = {"bertscore_model": bertscore_model}
 
     def score(self, rows: Sequence[dict]) -> list[dict | None]:
         pairs = [(i, r["output"], r["reference"]) for i, r in enumerate(rows) if r.get("reference")]

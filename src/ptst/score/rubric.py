@@ -129,6 +129,11 @@ class RubricScorer:
         if getattr(judge, "max_tokens", 0) is None:
             judge.max_tokens = self.rubric.max_tokens
 
+    @property
+    def settings(self) -> dict:
+        """What decides the scores beside the scorer's name (a scored file's summary records it)."""
+        return {"rubric": self.rubric.name, "rubric_hash": self.rubric_hash, "judge_model": self.judge.model_name}
+
     def prompts(self, rows: Sequence[dict]) -> list[tuple[str, str, str]]:
         """(instruction, response, filled rubric) per row."""
         return [(r["input"], r["output"], self.rubric.fill(r["input"], r["output"])) for r in rows]

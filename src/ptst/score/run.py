@@ -4,6 +4,7 @@ modified), and summarise."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,16 +40,50 @@ def unscored_count(results: Sequence[dict | None]) -> int:
     return sum(1 for r in results if r is None or r.get("status", "scored") != "scored")
 
 
+def nothing_scored_reason(results: Sequence[dict | None]) -> str | None:
+    """Why not one sample was scored, in a few words (None when some were, or there were none): judge calls that
+    failed, judge replies without a score, samples without a reference answer."""
+    if not results or len(results) != unscored_count(results):
+        return None
+    failed = [r for r in results if r is not None and r.get("status") == "failed"]
+    unread = [r for r in results if r is not None and r.get("status") == "unscored"]
+    missing = sum(1 for r in results if r is None)
+    if len(failed) == len(results):
+        return f"all {len(failed)} judge calls failed ({failed[0].get('error')})"
+    parts = []
+    if failed:
+        parts.append(f"{len(failed)} judge call(s) failed ({failed[0].get('error')})")
+    if unread:
+        first = " ".join(str(unread[0].get("raw") or "").split())
+        first = first if len(first) <= 60 else first[:57] + "..."
+        parts.append(f"{len(unread)} judge repl{'y' if len(unread) == 1 else 'ies'} held no '#thescore: N' with N "
+                     f"1-5 (the first: {first!r})")
+    if missing:
+        parts.append(f"{missing} sample(s) had no usable reference answer (the 'reference' field)")
+    return "; ".join(parts)
+
+
+def _json_number(value: float) -> float | None:
+    """JSON has no NaN: a metric over no scored sample has no value."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def score_file(path: str | Path, scorer: Scorer, out: str | Path) -> dict:
-    """Score `path` into `out` and write `out`.summary.json; returns the summary."""
+    """Score `path` into `out` and write `out`.summary.json; returns the summary. With nothing scored the
+    summary's `nothing_scored` says why and its metrics have no value (null)."""
     if Path(out).resolve() == Path(path).resolve():
         raise PtstError(f"--out {out}: is the input file; scoring never modifies its input, choose another path")
     rows = read_samples(path)
     scored_rows, results = apply_scores(rows, scorer)
     atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in scored_rows))
     metrics: list[Metric] = scorer.summarize(results)
-    summary = {"input": str(path), "output": str(out), "scorer": scorer.name, "n": len(rows),
+    summary = {"input": str(path), "output": str(out), "scorer": scorer.name,
+               "settings": dict(getattr(scorer, "settings", {})), "n": len(rows),
                "n_scored": len(rows) - unscored_count(results), "n_unscored": unscored_count(results),
-               "metrics": [m.to_dict() for m in metrics]}
+               "n_failed": sum(1 for r in results if r is not None and r.get("status") == "failed"),
+               "metrics": [{k: _json_number(v) for k, v in m.to_dict().items()} for m in metrics]}
+    why = nothing_scored_reason(results)
+    if why:
+        summary["nothing_scored"] = why
     atomic_write_json(f"{out}.summary.json", summary)
     return {**summary, "metric_objects": metrics}

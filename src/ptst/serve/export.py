@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_json
+from ptst.core.paths import check_output_dir
 from ptst.models import load_model
 from ptst.templates import Template
 from ptst.templates.render import supports_system_role
@@ -72,6 +73,42 @@ def prologue(template: Template, *, fold: bool, client_system: str = "append") -
     return "".join(out)
 
 
+def export_settings(model: str, template: Template, *, adapter: str | None = None, merge: bool = False,
+                    client_system: str = "append") -> dict:
+    """What decides an export's files; its record holds them, so a later export into the same directory can tell
+    its own earlier export from anything else."""
+    return {"model": model, "adapter": adapter, "merged": bool(adapter and merge), "template": template.name,
+            "template_hash": template.identity, "client_system": client_system}
+
+
+def check_export_out(out: str | Path, settings: dict) -> bool:
+    """Before any model is loaded: True when `out` already holds ptst's export with these `settings` (nothing to
+    do), False when it is new or empty; an export with other settings, or a directory of other files, is refused in
+    one line (nothing in it is changed)."""
+    out = check_output_dir(out, owned=(EXPORT_RECORD,))
+    record_path = out / EXPORT_RECORD
+    if not record_path.is_file():
+        return False  # new or empty (check_output_dir refused any other content)
+    try:
+        earlier = json.loads(record_path.read_text(encoding="utf-8"))
+        differs = [k for k in settings if not _same_setting(k, earlier.get(k), settings[k])]
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        raise PtstError(f"--out {out}: its {EXPORT_RECORD} is damaged; choose a new or empty directory (nothing in "
+                        "it was changed)") from None
+    if differs:
+        key = differs[0]
+        raise PtstError(f"--out {out}: holds ptst's export of {earlier.get('model')} under {earlier.get('template')} "
+                        f"with another {key} ({earlier.get(key)!r}, this export {settings[key]!r}); choose a new or "
+                        "empty directory (nothing in it was changed)")
+    return True
+
+
+def _same_setting(key: str, earlier, now) -> bool:
+    if key == "adapter" and earlier and now:
+        return Path(earlier).resolve() == Path(now).resolve()
+    return earlier == now
+
+
 def export_model(model: str, template: Template, out: str | Path, *, adapter: str | None = None,
                  merge: bool = False, client_system: str = "append", trust_remote_code: bool = False) -> Path:
     """Write the model (adapter merged with `merge`, else base + `adapter/`) and a tokenizer whose chat
@@ -102,8 +139,7 @@ def export_model(model: str, template: Template, out: str | Path, *, adapter: st
         cfg["base_model_name_or_path"] = str(out.resolve())
         config_path.write_text(json.dumps(cfg, indent=2))
     tok.save_pretrained(out)
-    atomic_write_json(out / EXPORT_RECORD, {"model": model, "adapter": adapter, "merged": bool(adapter and merge),
-                                            "template": template.name, "template_hash": template.identity,
-                                            "template_content": template.content(), "folded_system": fold,
-                                            "client_system": client_system})
+    settings = export_settings(model, template, adapter=adapter and str(Path(adapter).resolve()), merge=merge,
+                               client_system=client_system)
+    atomic_write_json(out / EXPORT_RECORD, {**settings, "template_content": template.content(), "folded_system": fold})
     return out

@@ -85,8 +85,8 @@ def _training_groups(cfg: TrainConfig, template: Template) -> list[tuple[list, T
             raise PtstError(f"--mix {cfg.mix}: expected NAME or NAME:N with N a whole number")
         if get_dataset(name).role != "refusal":
             raise PtstError(f"--mix {name}: has role {get_dataset(name).role}; mix in a refusal data set")
-        groups.append((load_items(name, data_file=cfg.mix_file, purpose="train",
-                                  limit=int(count) if count else None, seed=cfg.data_seed), mix_template))
+        groups.append((load_items(name, data_file=cfg.mix_file, purpose="train", limit=int(count) if count else None,
+                                  seed=cfg.data_seed, file_flag="--mix-file"), mix_template))
     return groups
 
 
