@@ -13,8 +13,8 @@ from pathlib import Path
 from ptst import __version__
 from ptst.core.errors import PtstError
 
-COMMANDS = ("templates", "data", "models", "train", "generate", "score", "run", "report", "preflight", "audit",
-            "serve", "export")
+COMMANDS = ("templates", "data", "models", "train", "generate", "score", "run", "merge", "strip", "report",
+            "preflight", "audit", "serve", "export")
 
 
 class _Parser(argparse.ArgumentParser):

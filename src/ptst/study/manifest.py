@@ -36,7 +36,8 @@ def machine() -> dict:
     return info
 
 
-def write_manifest(run_dir: str | Path, cfg: StudyConfig, plan: Plan, *, started: float) -> dict:
+def write_manifest(run_dir: str | Path, cfg: StudyConfig, plan: Plan, *, started: float,
+                   extra: dict | None = None) -> dict:
     names = sorted({*cfg.test_templates, *(cfg.train.templates if cfg.train else [])})
     manifest = {
         "study": cfg.name,
@@ -50,6 +51,7 @@ def write_manifest(run_dir: str | Path, cfg: StudyConfig, plan: Plan, *, started
         "versions": package_versions(),
         "machine": machine(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        **(extra or {}),  # e.g. a shard's K/N and study fingerprint
     }
     atomic_write_json(Path(run_dir) / FILENAME, manifest)
     return manifest

@@ -14,6 +14,7 @@ from ptst.store.study_store import StudyStore
 from ptst.study.config import StudyConfig
 from ptst.study.plan import TrainingRun, Variant
 from ptst.study.progress import StudyProgress, trainer_callback
+from ptst.study.strip import has_weights
 from ptst.templates.registry import template_scope
 from ptst.train import TrainConfig, run_training
 
@@ -34,17 +35,21 @@ def train_config(cfg: StudyConfig, run: TrainingRun, out: Path) -> TrainConfig:
 def ensure_trained(cfg: StudyConfig, store: StudyStore, run_dir: Path, run: TrainingRun, bar: StudyProgress,
                    step_units: float) -> None:
     final = run_dir / "train" / run.dirname
-    if store.training_done(run.id):
-        return
-    if (final / "ptst_train.json").is_file():  # killed between the rename and the store update
+    stripped = store.training_done(run.id) and not has_weights(final)  # its weights removed (`ptst strip`)
+    if store.training_done(run.id) and (not stripped or not store.unfinished_cells_of_training(run.id)):
+        return  # trained, or its adapter gone but every cell that uses it already has its results
+    if not stripped and (final / "ptst_train.json").is_file():  # killed between the rename and the store update
         store.finish_training(run.id, str(final), json.loads((final / "ptst_train.json").read_text()))
         return
     tmp = run_dir / "train" / f".{run.dirname}.partial"
     shutil.rmtree(tmp, ignore_errors=True)  # an interrupted run restarts: same seed, same result
-    bar.note(f"training {run.name} seed {run.seed} -> {final}")
+    again = " again: its adapter was removed and unfinished cells need it" if stripped else ""
+    bar.note(f"training {run.name} seed {run.seed}{again} -> {final}")
     with template_scope():  # the study's template files, registered for training, are gone after it
         record = run_training(train_config(cfg, run, tmp), log=bar.note,
                               callbacks=[trainer_callback(bar, step_units)], quiet=True)
+    if stripped:  # the records of the removed adapter make way for the new one
+        shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     store.finish_training(run.id, str(final), record)
 
@@ -60,8 +65,10 @@ def checkpoint_variants(store: StudyStore, run_dir: Path, run: TrainingRun) -> l
     """The run's saved checkpoints as variants (registered in the store), in step order."""
     final = run_dir / "train" / run.dirname
     out = []
-    for ckpt in sorted(final.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
-        step = int(ckpt.name.split("-")[1])
+    steps = {int(p.name.split("-")[1]) for p in final.glob("checkpoint-*")}
+    steps |= set(store.checkpoint_steps(run.id))  # found before, their folders gone since (a stripped run)
+    for step in sorted(steps):
+        ckpt = final / f"checkpoint-{step}"
         variant = Variant(content_hash({"training": run.id, "step": step}), run.name, run, step)
         store.add_variant(variant.id, run.id, variant.label, run.template, run.seed, step, str(ckpt))
         out.append(variant)
