@@ -48,7 +48,7 @@ def default_config_path() -> Path:
 def run(args: argparse.Namespace) -> int:
     from ptst.core.paths import check_output_dir
     from ptst.study import build_plan, load_study_config, run_study
-    from ptst.study.shards import Session, ShardSpec, partition
+    from ptst.study.shards import Session, ShardSpec, check_count
 
     path = Path(args.config) if args.config else default_config_path()
     cfg = load_study_config(path)
@@ -62,12 +62,12 @@ def run(args: argparse.Namespace) -> int:
     default_out = Path("runs") / (f"{cfg.name}-shard-{shard.index}-of-{shard.count}" if shard else cfg.name)
     run_dir = Path(args.out or default_out)
     check_study(cfg, str(path))  # every name a dry run or the start of a run can check, before any directory
+    if shard or args.shards:
+        check_count(cfg, shard.count if shard else args.shards, "--shard" if shard else "--shards")
     check_output_dir(run_dir, owned=("store.sqlite", "manifest.json"))
     if args.dry_run:
         counted = _placeholder_preflight(cfg)
         plan = build_plan(counted, offline_ok=True)
-        if shard or args.shards:
-            partition(counted, plan, shard.count if shard else args.shards, "--shard" if shard else "--shards")
         rates, work, device = rates_and_workload(counted, plan, args.calibrate)
         if shard:
             print_shard(counted, plan, shard, run_dir, rates, work)
@@ -99,7 +99,10 @@ def _cached_estimate(cfg, shard) -> float | None:
     rates = rates_for(cfg, "no")
     if rates is None or cfg.executor != "local":
         return None
-    plan = build_plan(cfg)
+    try:
+        plan = build_plan(cfg)
+    except PtstError:  # e.g. a 'preflight' template, known only once the pre-flight has run: the run says why
+        return None
     return sum(plan_seconds(cfg, plan, partition(cfg, plan, shard.count)[shard.index - 1], rates,
                             measure_workload(cfg, plan)))
 

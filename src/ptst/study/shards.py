@@ -53,6 +53,15 @@ class ShardSpec:
         return f"{self.index}/{self.count}"
 
 
+def check_count(cfg: StudyConfig, count: int, flag: str = "--shard") -> None:
+    parts = part_count(cfg)
+    if count > parts:
+        runs = parts - (1 if cfg.include_base else 0)
+        what = f"{runs} training run(s)" + (" and the base model" if cfg.include_base else "")
+        raise PtstError(f"{flag}: {count} shards asked, but the study has only {parts} parts ({what}); use at most "
+                        f"{parts}")
+
+
 def study_parts(plan: Plan) -> list[Part]:
     """The base model's part (when the study evaluates it), then one part per training run, in plan order."""
     parts = []
@@ -70,11 +79,8 @@ def partition(cfg: StudyConfig, plan: Plan, count: int, flag: str = "--shard") -
     least reference cost so far (ties: the lower shard number)."""
     from ptst.study.estimate import part_seconds, reference_rates
 
+    check_count(cfg, count, flag)
     parts = study_parts(plan)
-    if count > len(parts):
-        what = f"{len(plan.trainings)} training run(s)" + (" and the base model" if parts[0].key == BASE else "")
-        raise PtstError(f"{flag}: {count} shards asked, but the study has only {len(parts)} parts ({what}); "
-                        f"use at most {len(parts)}")
     rates = reference_rates(cfg)
     costs = {p.key: sum(part_seconds(cfg, plan, p, rates)) for p in parts}
     order = sorted(range(len(parts)), key=lambda i: (-costs[parts[i].key], i))
@@ -124,11 +130,15 @@ def describe_cell(cell: Cell, part: Part) -> dict:
             "test": cell.test_template, "eval": cell.eval_set.name}
 
 
-def record_study(store: StudyStore, cfg: StudyConfig, plan: Plan, shard: ShardSpec | None, run_dir: Path) -> Plan:
-    """Note the study's fingerprint in the store and, for a shard, check the directory holds this shard (or
-    nothing yet), record K/N and the whole study's cells, and return the shard's plan."""
-    config = fingerprint_config(cfg)
-    study = {"fingerprint": content_hash(config), "config": config}
+def part_count(cfg: StudyConfig) -> int:
+    """The study's parts, from its config alone (before any data is read): the base model and each run."""
+    train = cfg.train
+    runs = (len(dict.fromkeys(train.templates)) + len(train.baselines or [])) * len(train.seeds) if train else 0
+    return runs + (1 if cfg.include_base else 0)
+
+
+def check_shard_dir(store: StudyStore, shard: ShardSpec | None, run_dir: Path) -> None:
+    """A shard's directory holds that shard or nothing yet; a whole run's holds no shard."""
     held = json.loads(store.get_meta("shard") or "null")
     if shard is not None and held is None and store.active_cell_ids():
         raise PtstError(f"{run_dir} holds a run of the whole study; a shard needs a run directory of its own "
@@ -137,13 +147,20 @@ def record_study(store: StudyStore, cfg: StudyConfig, plan: Plan, shard: ShardSp
         asked = f"shard {shard}" if shard else "the whole study"
         raise PtstError(f"{run_dir} holds shard {held['index']}/{held['count']} of this study; {asked} needs "
                         "another --out (to combine shards: ptst merge)")
+
+
+def record_study(store: StudyStore, cfg: StudyConfig, plan: Plan, shard: ShardSpec | None) -> Plan:
+    """Note the study's fingerprint in the store and, for a shard, K/N and the whole study's cells (in the
+    whole run's order); returns the shard's plan."""
+    config = fingerprint_config(cfg)
+    study = {"fingerprint": content_hash(config), "config": config}
     store.set_meta("study", json.dumps(study, sort_keys=True))
     if shard is None:
         return plan
     shards = partition(cfg, plan, shard.count)
     mine = shards[shard.index - 1]
     order = {c.id: i for i, c in enumerate(plan.cells)}  # the whole run's order, kept by a merge
-    cells = [describe_cell(c, part) for k, parts in enumerate(shards, 1) for part in parts for c in part.cells]
+    cells = [describe_cell(c, part) for parts in shards for part in parts for c in part.cells]
     numbers = {part.key: k for k, parts in enumerate(shards, 1) for part in parts}
     store.set_meta("shard", json.dumps({"index": shard.index, "count": shard.count,
                                         "fingerprint": study["fingerprint"],
