@@ -384,8 +384,9 @@ def _manifest(sources: list[Source], cells: int, out: Path) -> dict:
 
 
 def _timing(source: Source) -> tuple[str, float | None, float | None]:
+    """(input, its run's measured seconds, its estimate): a run that finished in one go (a killed run's time is
+    not recorded, so a resumed one is not compared with its estimate)."""
     sessions = json.loads(source.meta.get("sessions") or "[]")
-    finished = [x for x in sessions if x.get("finished")]
-    measured = sum(x["seconds"] for x in sessions) if finished else None
-    estimate = next((x["estimate_s"] for x in sessions if x.get("estimate_s")), None)
-    return source.name, measured, estimate
+    if len(sessions) != 1:
+        return source.name, None, None
+    return source.name, sessions[0]["seconds"], sessions[0].get("estimate_s")

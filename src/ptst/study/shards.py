@@ -182,7 +182,7 @@ def manifest_entry(store: StudyStore) -> dict:
 
 
 class Session:
-    """One `ptst run` of a directory, timed: its start, and its length once it ends, kept in the store (with the
+    """One `ptst run` of a directory, timed: when it finishes, its start and length are kept in the store (with the
     estimate it started with) so a merge can set every shard's measured time beside its estimate."""
 
     def __init__(self, run_dir: Path, estimate_s: float | None = None):
@@ -194,13 +194,13 @@ class Session:
 
     def __exit__(self, kind, value, tb) -> None:
         self.seconds = time.time() - self.started
-        if not (self.run_dir / "store.sqlite").is_file():
-            return
+        if kind is not None or not (self.run_dir / "store.sqlite").is_file():
+            return  # a refused or failed run leaves the store as it was; a killed one never gets here
         store = StudyStore(self.run_dir)
         try:
             sessions = json.loads(store.get_meta("sessions") or "[]")
             sessions.append({"started": round(self.started, 1), "seconds": round(self.seconds, 1),
-                             "finished": kind is None, "estimate_s": self.estimate_s})
+                             "finished": True, "estimate_s": self.estimate_s})
             store.set_meta("sessions", json.dumps(sessions))
         finally:
             store.close()
