@@ -152,7 +152,7 @@ def test_dry_run_shows_each_shards_cells_and_estimates(study, tmp_path):
     ran = {(label, test, ev, "4" if ev == "harmful" else "3")
            for label, _, _, test, ev, _ in _cells(study / "s3").values()}
     assert listed == ran  # the dry run lists the cells the shard ran
-    assert "shard 3/3: 1 parts, 4 cells" in again.stdout
+    assert "shard 3/3: 1 part, 4 cells" in again.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -67,7 +67,8 @@ def print_shard(cfg, plan, shard, run_dir: Path, rates, work) -> None:
                           str(plan.items[cell.eval_set.name]), "")
     out().print(table)
     cells = sum(len(p.cells) for p in parts)
-    out().print(f"shard {shard}: {len(parts)} parts, {cells} cells, time (estimate) {hms(total)}")
+    out().print(f"shard {shard}: {len(parts)} part{'' if len(parts) == 1 else 's'}, {cells} cells, time (estimate) "
+                f"{hms(total)}")
 
 
 def print_shards(cfg, plan, count: int, rates, work) -> None:
