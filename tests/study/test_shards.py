@@ -265,6 +265,18 @@ def test_merging_a_shard_that_conflicts_on_one_cell_is_refused(study, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+def test_merging_shards_generated_in_another_dtype_is_refused(study, tmp_path):
+    """`dtype: auto` is bfloat16 on a GPU, float32 on a CPU: the same cells, other arithmetic."""
+    copy = tmp_path / "s3-on-a-gpu"
+    shutil.copytree(study / "s3", copy)
+    db = sqlite3.connect(copy / "store.sqlite")
+    db.execute("UPDATE samples SET row = json_set(row, '$.dtype', 'bfloat16')")
+    db.commit()
+    db.close()
+    r = run_cli("merge", str(study / "s1"), str(copy), "--into", str(tmp_path / "m"))
+    assert r.returncode == 2 and "different arithmetic (bfloat16 on engine ptst vs float32 on engine ptst)" in r.stderr
+
+
 def test_merging_shards_of_code_versions_that_change_results_is_refused(study, tmp_path):
     copy = tmp_path / "s3-older-torch"
     shutil.copytree(study / "s3", copy)

@@ -90,6 +90,7 @@ def merge_runs(dirs: list[str | Path], into: str | Path, *, require_complete: bo
         try:
             _check_same_study(sources)
             _check_same_versions(sources)
+            _check_same_arithmetic(sources)
             cells = _merged_cells(sources)
             expected = _study_cells(sources, cells)
             absent = [c for c in expected if not cells.get(c["id"], {}).get("generated")]
@@ -169,6 +170,20 @@ def _check_same_versions(sources: list[Source]) -> None:
                 raise PtstError(f"{s.path} and {first.path} were made by different versions of code that decides "
                                 f"results ({name} {b.get(name)} vs {a.get(name)}); rerun one of them with the "
                                 "other's versions")
+
+
+def _check_same_arithmetic(sources: list[Source]) -> None:
+    """The dtype and engine each input's samples were made with (a config's `dtype: auto` is bfloat16 on a GPU and
+    float32 on a CPU, under one cell identity)."""
+    made = {}
+    for s in sources:
+        rows = s.db.execute("SELECT DISTINCT json_extract(row, '$.dtype'), json_extract(row, '$.engine') FROM samples")
+        made[s.path] = sorted(f"{dtype} on engine {engine}" for dtype, engine in rows)
+    first = sources[0]
+    for s in sources[1:]:
+        if made[s.path] and made[first.path] and made[s.path] != made[first.path]:
+            raise PtstError(f"{s.path} and {first.path} generated in different arithmetic ({', '.join(made[s.path])} "
+                            f"vs {', '.join(made[first.path])}); set the study's dtype and run them alike")
 
 
 def _merged_cells(sources: list[Source]) -> dict[str, dict]:
