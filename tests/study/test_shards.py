@@ -290,3 +290,32 @@ def test_merging_shards_of_code_versions_that_change_results_is_refused(study, t
     (copy / "manifest.json").write_text(json.dumps(manifest))  # the Python version alone changes no result
     r = run_cli("merge", str(study / "s1"), str(copy), "--into", str(tmp_path / "m"))
     assert r.returncode == 0, r.stderr
+
+
+def test_every_part_lands_in_exactly_one_shard_and_shards_are_balanced():
+    """Parts (the base model; each training run with its cells) over 1..7 shards: each in one shard, no shard
+    empty, the same split every time, and no shard heavier than the lightest by more than one part."""
+    import yaml
+
+    from ptst.study.config import StudyConfig
+    from ptst.study.estimate import part_seconds, reference_rates
+    from ptst.study.plan import build_plan
+    from ptst.study.shards import partition, study_parts
+
+    doc = yaml.safe_load(STUDY)
+    doc["train"]["templates"] = ["chat:vanilla", "chat:llama", "chat:mpt"]
+    doc["train"]["seeds"] = [0, 1]
+    cfg = StudyConfig.model_validate(doc)
+    plan = build_plan(cfg, offline_ok=True)
+    parts = study_parts(plan)
+    assert len(parts) == 7 and parts[0].key == "base"
+    assert sorted(c.id for p in parts for c in p.cells) == sorted(c.id for c in plan.cells)
+    rates = reference_rates(cfg)
+    cost = {p.key: sum(part_seconds(cfg, plan, p, rates)) for p in parts}
+    for n in range(1, 8):
+        shards = partition(cfg, plan, n)
+        assert shards == partition(cfg, plan, n)
+        keys = [p.key for shard in shards for p in shard]
+        assert sorted(keys) == sorted(p.key for p in parts) and all(shards)
+        loads = [sum(cost[p.key] for p in shard) for shard in shards]
+        assert max(loads) - min(loads) <= max(cost.values())
