@@ -48,6 +48,7 @@ def default_config_path() -> Path:
 def run(args: argparse.Namespace) -> int:
     from ptst.core.paths import check_output_dir
     from ptst.study import build_plan, load_study_config, run_study
+    from ptst.study.config import with_compute_dtype
     from ptst.study.shards import Session, ShardSpec, check_count
 
     path = Path(args.config) if args.config else default_config_path()
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         check_count(cfg, shard.count if shard else args.shards, "--shard" if shard else "--shards")
     check_output_dir(run_dir, owned=("store.sqlite", "manifest.json"))
     if args.dry_run:
-        counted = _placeholder_preflight(cfg)
+        counted = with_compute_dtype(_placeholder_preflight(cfg))  # what `auto` computes in on this machine
         plan = build_plan(counted, offline_ok=True)
         rates, work, device = rates_and_workload(counted, plan, args.calibrate)
         if shard:
@@ -93,9 +94,11 @@ def _cached_estimate(cfg, shard) -> float | None:
     """The shard's estimated seconds from this machine's cached calibration (none is measured for a real run)."""
     from ptst.study import build_plan
     from ptst.study.calibrate import measure_workload, rates_for
+    from ptst.study.config import with_compute_dtype
     from ptst.study.estimate import plan_seconds
     from ptst.study.shards import partition
 
+    cfg = with_compute_dtype(cfg)
     rates = rates_for(cfg, "no")
     if rates is None or cfg.executor != "local":
         return None

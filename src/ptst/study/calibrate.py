@@ -62,12 +62,13 @@ def generation_batch(cfg: StudyConfig) -> int:
 
 
 def calibration_key(cfg: StudyConfig) -> dict:
-    from ptst.models.load import pick_device
+    from ptst.models.load import pick_device, resolve_dtype
 
     h = cfg.train.hyper if cfg.train else None
     train = {"batch_size": h.batch_size, "full": h.full, "lora_r": h.lora_r, "lora_targets": h.lora_targets} \
         if h else None
-    return {"model": cfg.model, "dtype": cfg.dtype, "device": pick_device(cfg.device), "train": train,
+    return {"model": cfg.model, "dtype": resolve_dtype(cfg.dtype, cfg.device), "device": pick_device(cfg.device),
+            "train": train,
             "generate_batch": generation_batch(cfg)}
 
 
@@ -146,10 +147,10 @@ def measure(cfg: StudyConfig, key: dict) -> dict:
     from ptst.models.load import load_model
 
     started = time.perf_counter()
-    loaded = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
+    loaded = load_model(cfg.model, dtype=key["dtype"], device=cfg.device)
     load_s = time.perf_counter() - started
     prefill, decode = _generation_rates(loaded, key["generate_batch"])
-    train = _train_rate(loaded, cfg) if cfg.train else 0.0
+    train = _train_rate(loaded, cfg, key["dtype"]) if cfg.train else 0.0
     return {"train_token": train, "prefill_token": prefill, "decode_token": decode, "load": load_s}
 
 
@@ -201,8 +202,11 @@ def _generation_rates(loaded, batch: int) -> tuple[float, float]:
     return prefill, max(many - one, 1e-9) / (steps * batch)
 
 
-def _train_rate(loaded, cfg: StudyConfig) -> float:
-    """Seconds per trained token: forward, backward and optimiser step at the study's batch size."""
+def _train_rate(loaded, cfg: StudyConfig, compute: str) -> float:
+    """Seconds per trained token: forward, backward and optimiser step at the study's batch size, in the compute
+    type training uses (a 16-bit one under autocast, the LoRA weights in float32, as `ptst train` does)."""
+    import contextlib
+
     import torch
 
     from ptst.train.examples import IGNORE, make_collator
@@ -221,8 +225,13 @@ def _train_rate(loaded, cfg: StudyConfig) -> float:
     batch = {k: v.to(base.device) for k, v in collator(rows).items()}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
 
+    half = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(compute)
+    device_type = base.device.type
+
     def step():
-        model(**batch).loss.backward()
+        with torch.autocast(device_type, dtype=half) if half else contextlib.nullcontext():
+            loss = model(**batch).loss
+        loss.backward()
         optimizer.step()
         optimizer.zero_grad()
 
