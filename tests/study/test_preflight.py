@@ -70,7 +70,7 @@ def test_study_with_preflight_placeholder(tmp_path):
     cfg.write_text((ROOT / "configs" / "smoke.yaml").read_text()
                    .replace("test_templates: [chat:vanilla, chat:llama]", "test_templates: [chat:vanilla, preflight]")
                    .replace("train:\n", "include_base: true\ntrain:\n"))
-    r = run_cli("run", str(cfg), "--dry-run")
+    r = run_cli("run", str(cfg), "--dry-run", "--calibrate", "no")
     assert r.returncode == 0 and "counts it as chat:llama" in r.stderr
     r = run_cli("run", str(cfg), "--out", str(tmp_path / "run"), "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]

@@ -31,5 +31,12 @@ def print_report(run_dir: Path) -> None:
     for table in terminal_tables(written["results"], written["config"]):
         out().print(table)
     note("bold green: PTST cells (trained without a safety prompt, tested with one); italic: same template")
+    if written["absent"]:
+        from ptst.report.absent import describe
+
+        shown = "; ".join(describe(c) for c in written["absent"][:6])
+        more = f"; and {len(written['absent']) - 6} more" if len(written["absent"]) > 6 else ""
+        note(f"absent: {len(written['absent'])} of {written['study_cells']} cells of the study are not in this run "
+             f"directory ({shown}{more}); results.md lists them")
     note(f"report: {run_dir / 'report.html'} (also results.md, results.csv, "
          f"{len(written['files']) - 3} pictures)")

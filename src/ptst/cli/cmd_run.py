@@ -9,6 +9,8 @@ from pathlib import Path
 from ptst.cli.checks import check_scores_complete, check_study
 from ptst.cli.commands import command
 from ptst.cli.console import note, out
+from ptst.cli.run_estimates import hms, print_shard, print_shards, rates_and_workload, study_seconds
+from ptst.core.errors import PtstError
 from ptst.core.runlock import hold_run_dir
 
 
@@ -28,6 +30,16 @@ def register(sub) -> None:
     p.add_argument("--address", help="ray: the cluster to join (e.g. HEAD:6379 or auto); default: a local cluster")
     p.add_argument("--artifacts", metavar="DIR", help="where training runs write adapters, a directory every node "
                    "can read (default: the run directory); give the same DIR when resuming")
+    p.add_argument("--shard", metavar="K/N", help="run only shard K of N (a deterministic part of the study: whole "
+                   "training runs with their cells, the base model's cells a part of their own) into its own "
+                   "run directory (default: runs/NAME-shard-K-of-N); combine the shards with `ptst merge`")
+    p.add_argument("--shards", type=int, metavar="N", help="with --dry-run: every shard's estimated time for N "
+                   "shards")
+    p.add_argument("--keep-adapters", choices=("yes", "no"), default="yes", help="no: remove the adapters' "
+                   "weights once every cell has its results (the run directory keeps what the report needs)")
+    p.add_argument("--calibrate", choices=("auto", "no", "again"), default="auto", help="--dry-run's estimate: "
+                   "auto measures this machine once per model, dtype and batch size (cached); no: only a cached "
+                   "calibration, else reference constants; again: measure anew")
     p.set_defaults(func=run)
 
 
@@ -43,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from ptst.core.paths import check_output_dir
     from ptst.store.run_dir import OWNED as RUN_DIR_FILES
     from ptst.study import build_plan, load_study_config, run_study
-    from ptst.study.config import names_preflight, with_preflight_choice
+    from ptst.study.config import names_preflight, with_compute_dtype, with_preflight_choice
+    from ptst.study.shards import Session, ShardSpec, check_count
 
     path = Path(args.config) if args.config else default_config_path()
     cfg = load_study_config(path)
@@ -51,42 +64,80 @@ def run(args: argparse.Namespace) -> int:
         from ptst.study.executors import executors
 
         cfg = cfg.model_copy(update={"executor": executors.get(args.executor).name})
-    run_dir = Path(args.out or Path("runs") / cfg.name)
+    shard = ShardSpec.parse(args.shard) if args.shard else None
+    if args.shards is not None and not (args.dry_run and args.shards >= 1 and not shard):
+        raise PtstError("--shards N: only with --dry-run (and without --shard), N at least 1")
+    default_out = Path("runs") / (f"{cfg.name}-shard-{shard.index}-of-{shard.count}" if shard else cfg.name)
+    run_dir = Path(args.out or default_out)
     check_study(cfg, str(path))  # every name a dry run or the start of a run can check, before any directory
+    if shard or args.shards:
+        check_count(cfg, shard.count if shard else args.shards, "--shard" if shard else "--shards")
     check_output_dir(run_dir, owned=RUN_DIR_FILES)
     if args.dry_run:
+        counted = cfg
         if names_preflight(cfg):
             note(f"note: 'preflight' is resolved when the study runs; this plan counts it as {DRY_RUN_PREFLIGHT}")
-            cfg = with_preflight_choice(cfg, DRY_RUN_PREFLIGHT)
-        _print_plan(cfg, build_plan(cfg, offline_ok=True), run_dir)
+            counted = with_preflight_choice(cfg, DRY_RUN_PREFLIGHT)
+        counted = with_compute_dtype(counted)  # what `auto` computes in on this machine
+        plan = build_plan(counted, offline_ok=True)
+        rates, work, device = rates_and_workload(counted, plan, args.calibrate)
+        if shard:
+            print_shard(counted, plan, shard, run_dir, rates, work)
+        elif args.shards:
+            print_shards(counted, plan, args.shards, rates, work)
+        else:
+            _print_plan(counted, plan, run_dir, rates, work, device)
         return 0
     with hold_run_dir(run_dir):  # one process per run directory; removed again if the run is refused at once
-        note(f"study {cfg.name} ({path}) -> {run_dir}")  # only once the directory is ours: a refusal is one line
-        run_study(cfg, run_dir, allow_extend=args.allow_extend, progress=not args.no_progress,
-                  artifacts=args.artifacts, address=args.address)
+        note(f"study {cfg.name} ({path}) -> {run_dir}" + (f", shard {shard}" if shard else ""))
+        with Session(run_dir, _cached_estimate(cfg, shard) if shard else None) as session:
+            run_study(cfg, run_dir, allow_extend=args.allow_extend, progress=not args.no_progress,
+                      artifacts=args.artifacts, address=args.address, shard=shard,
+                      keep_adapters=args.keep_adapters == "yes")
+        if shard:
+            note(session.summary(f"shard {shard}"))
         print_report(run_dir)
     check_scores_complete(run_dir)
     return 0
 
 
-def _print_plan(cfg, plan, run_dir: Path) -> None:
+def _cached_estimate(cfg, shard) -> float | None:
+    """The shard's estimated seconds from this machine's cached calibration (none is measured for a real run)."""
+    from ptst.study import build_plan
+    from ptst.study.calibrate import measure_workload, rates_for
+    from ptst.study.config import with_compute_dtype
+    from ptst.study.estimate import plan_seconds
+    from ptst.study.shards import partition
+
+    cfg = with_compute_dtype(cfg)
+    rates = rates_for(cfg, "no")
+    if rates is None or cfg.executor != "local":
+        return None
+    try:
+        plan = build_plan(cfg)
+    except PtstError:  # e.g. a 'preflight' template, known only once the pre-flight has run: the run says why
+        return None
+    return sum(plan_seconds(cfg, plan, partition(cfg, plan, shard.count)[shard.index - 1], rates,
+                            measure_workload(cfg, plan)))
+
+
+def _print_plan(cfg, plan, run_dir: Path, rates, work, device: str) -> None:
     from rich.table import Table
 
-    from ptst.models.load import pick_device
-    from ptst.study.estimate import estimate_seconds
+    from ptst.study.estimate import checkpoint_factor, reference_rates
+    from ptst.study.plan import estimated_steps
 
     table = Table(title=f"plan of study {cfg.name} -> {run_dir}", title_justify="left")
     for col in ("what", "count", "detail"):
         table.add_column(col)
-    device = pick_device(cfg.device)
-    est = estimate_seconds(cfg, plan, on_gpu=device == "cuda")
-    gpu = estimate_seconds(cfg, plan, on_gpu=True)
+    train_s, gen_s = study_seconds(cfg, plan, rates, work)
+    gpu = study_seconds(cfg, plan, reference_rates(cfg, on_gpu=True), work)
     table.add_row("training runs", str(len(plan.trainings)),
                   ", ".join(f"{t.name} seed {t.seed}" for t in plan.trainings) or "-")
     if plan.trainings:
-        table.add_row("steps per run", f"~{est['steps_per_run']}", f"{plan.train_items} training items"
-                      + (f", {est['checkpoint_evals_per_run']} checkpoints evaluated" if cfg.train.eval_every_steps
-                         else ""))
+        table.add_row("steps per run", f"~{estimated_steps(cfg, plan.train_items)}", f"{plan.train_items} training "
+                      "items" + (f", {checkpoint_factor(cfg, plan) - 1} checkpoints evaluated"
+                                 if cfg.train.eval_every_steps else ""))
     table.add_row("model variants", str(len(plan.variants)), ", ".join(v.label for v in plan.variants))
     table.add_row("cells", str(len(plan.cells)),
                   f"{len(plan.variants)} variants x {len(cfg.test_templates)} test templates x {len(cfg.evals)} sets")
@@ -94,15 +145,9 @@ def _print_plan(cfg, plan, run_dir: Path) -> None:
                   ", ".join(f"{k}: {v}" for k, v in plan.items.items()) + " per cell")
     judge = sum(plan.items[c.eval_set.name] for c in plan.cells if "rubric" in c.eval_set.scorers)
     table.add_row("judge calls", str(judge), "at most (cached replies are not repeated)")
-    total = est["train_s"] + est["generate_s"]
-    table.add_row("time (rough)", _hms(total), f"training {_hms(est['train_s'])}, generation "
-                  f"{_hms(est['generate_s'])} on this machine ({device})"
-                  + ("" if device == "cuda" else f"; about {_hms(gpu['train_s'] + gpu['generate_s'])} on one GPU"))
+    table.add_row("time (estimate)", hms(train_s + gen_s), f"training {hms(train_s)}, generation "
+                  f"{hms(gen_s)} on this machine ({device})"
+                  + ("" if device == "cuda" else f"; about {hms(sum(gpu))} on one GPU (reference constants)"))
     out().print(table)
     for line in plan.notes:
         note(f"note: {line}")
-
-
-def _hms(seconds: float) -> str:
-    minutes = seconds / 60
-    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"

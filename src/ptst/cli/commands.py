@@ -11,8 +11,8 @@ from ptst.core.registry import Registry
 
 Register = Callable[[Any], None]  # adds the command's subparser to argparse's subparsers
 commands: Registry[Register] = Registry("command", plugins=[f"ptst.cli.cmd_{name}" for name in (
-    "templates", "data", "models", "train", "generate", "score", "run", "report", "preflight", "audit", "serve",
-    "export")])
+    "templates", "data", "models", "train", "generate", "score", "run", "merge", "strip", "report", "preflight",
+    "audit", "serve", "export")])
 
 
 def command(name: str) -> Callable[[Register], Register]:

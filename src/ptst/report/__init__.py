@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_text
+from ptst.report.absent import absent_cells, absent_markdown
 from ptst.report.intervals import study_statistics
 from ptst.report.results import Result, collect
 from ptst.report.tables import cell_kind, preflight_markdown, results_csv, results_markdown, terminal_tables
@@ -30,14 +31,16 @@ def write_report(run_dir: str | Path) -> dict:
     extra_rows, statistics = study_statistics(run_dir, results, lambda r, c: cell_kind(r, c, cfg) == "ptst",
                                               baselines)
     atomic_write_text(run_dir / "results.csv", results_csv(results, extra_rows))
+    absent, study_cells = absent_cells(run_dir)
     atomic_write_text(run_dir / "results.md", results_markdown(results, cfg) + "\n" + statistics
-                      + ("\n" + preflight_markdown(preflight) if preflight else ""))
+                      + ("\n" + preflight_markdown(preflight) if preflight else "")
+                      + ("\n" + absent_markdown(absent, study_cells) if absent else ""))
     pictures = heatmaps(results, cfg, run_dir)
     pictures += [p for p in (tradeoff(results, cfg, run_dir), trajectory(results, cfg, run_dir)) if p]
     html_path = write_html(run_dir, results, cfg, pictures, run.load_manifest(), preflight=preflight,
                            statistics=statistics)
-    return {"results": results, "config": cfg, "files": [run_dir / "results.csv", run_dir / "results.md",
-                                                           *pictures, html_path]}
+    return {"results": results, "config": cfg, "absent": absent, "study_cells": study_cells,
+            "files": [run_dir / "results.csv", run_dir / "results.md", *pictures, html_path]}
 
 
 def _preflight(run_dir: Path) -> dict | None:

@@ -112,6 +112,18 @@ class StudyStore:
         self.db.execute("UPDATE trainings SET done = 1, path = ?, record = ? WHERE id = ?",
                         (path, json.dumps(record, default=str), tid))
 
+    def checkpoint_steps(self, tid: str) -> list[int]:
+        """Steps of the training run's checkpoints registered as models to evaluate."""
+        rows = self.db.execute("SELECT step FROM variants WHERE training_id = ? AND step IS NOT NULL", (tid,))
+        return sorted(r[0] for r in rows)
+
+    def unfinished_cells_of_training(self, tid: str) -> list[str]:
+        """Cells of the run's models (its checkpoints' too) not yet generated, among those a report shows."""
+        active = self.active_cell_ids()
+        rows = self.db.execute("SELECT c.id, v.step FROM cells c JOIN variants v ON v.id = c.variant_id "
+                               "WHERE v.training_id = ? AND c.generated = 0", (tid,))
+        return [cid for cid, step in rows if cid in active or step is not None]
+
     def add_variant(self, vid: str, training_id: str | None, label: str, train_template: str | None,
                     seed: int | None, step: int | None, adapter: str | None) -> None:
         self.db.execute("INSERT OR IGNORE INTO variants VALUES (?, ?, ?, ?, ?, ?, ?)",

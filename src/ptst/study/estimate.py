@@ -1,13 +1,18 @@
-"""A rough time estimate for `ptst run --dry-run`, from the model's size and this machine's kind.
+"""Time estimates for `ptst run --dry-run` (and for splitting a study into shards): the plan's work counted in
+tokens, times the seconds per token of some machine (`Rates`).
 
-Calibrated on the embedded models on a 2-core CPU (fp32): training ~2.3e-11 s per token-parameter, greedy
-generation at batch 8 ~5e-11 s per generated token-parameter, prompts ~10x cheaper per token. On a GPU the
-estimate divides by 60 (a rule of thumb for one modern GPU). It is an order of magnitude, not a promise.
+Rates come from a short measured calibration of the study's own model, dtype and batch sizes on this machine
+(`ptst.study.calibrate`); without one, from reference constants fitted on the embedded models on a 2-core CPU
+in float32 (training ~2.3e-11 s per token-parameter, greedy generation at batch 8 ~5.3e-11 s per generated
+token-parameter, prompt tokens ~10x cheaper; a GPU taken as 60x faster). The reference constants also weigh the
+parts of a study when it is split into shards: they never depend on the machine, so every machine splits a
+study the same way.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from ptst.study.config import StudyConfig
 from ptst.study.plan import Plan, estimated_steps
@@ -17,7 +22,33 @@ GEN_S_PER_TOKEN_PARAM = 5.3e-11
 PROMPT_TOKEN_DISCOUNT = 0.1
 GPU_SPEEDUP = 60.0
 EMBEDDED_PARAMS = {"embedded:qwen2.5-coder-0.5b-instruct": 630e6, "embedded:smollm2-135m-instruct": 135e6,
-                   "embedded:tiny-random": 3e6}
+                   "embedded:tiny-random": 3e6, "embedded:tiny-random-llama": 3e6}
+ANSWER_FRACTION = 0.7  # of max_new_tokens: greedy answers that stop early (refusals) beside ones that run on
+TRAIN_TOKENS = 250  # tokens per training example, when the data cannot be read to count them
+PROMPT_TOKENS = 200  # tokens per prompt, likewise
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Seconds per unit of work on one machine."""
+
+    train_token: float  # per trained token, at the study's training batch size
+    prefill_token: float  # per prompt token
+    decode_token: float  # per generated token of one row, at the study's generation batch size
+    load: float = 0.0  # loading the model once (each training run, each model evaluated)
+    source: str = "reference constants"
+
+
+@dataclass
+class Workload:
+    """Token counts of the study's own data (defaults where the data could not be read here)."""
+
+    train_tokens: float = TRAIN_TOKENS  # per training example
+    prompt_tokens: dict[tuple[str, str], float] = field(default_factory=dict)  # (eval, test template) -> per item,
+    # what the engine runs per item (a prefix shared by every prompt is run once per batch, and not counted)
+
+    def prompt(self, eval_name: str, template: str) -> float:
+        return self.prompt_tokens.get((eval_name, template), PROMPT_TOKENS)
 
 
 def model_params(model: str) -> float:
@@ -29,22 +60,41 @@ def model_params(model: str) -> float:
     return 1e9
 
 
-def estimate_seconds(cfg: StudyConfig, plan: Plan, *, on_gpu: bool, prompt_tokens: int = 200,
-                     train_tokens: int = 250) -> dict:
-    params = model_params(cfg.model)
-    steps = estimated_steps(cfg, plan.train_items)
-    per_step_tokens = (cfg.train.hyper.batch_size * cfg.train.hyper.grad_accum * train_tokens) if cfg.train else 0
-    all_steps = sum(estimated_steps(cfg, plan.train_items, run) for run in plan.trainings)  # baselines: own mix
-    train_s = all_steps * per_step_tokens * params * TRAIN_S_PER_TOKEN_PARAM
-    ckpt_factor = 1
-    if cfg.train and cfg.train.eval_every_steps:
-        ckpt_factor += steps // cfg.train.eval_every_steps
-    gen_s = 0.0
-    for cell in plan.cells:
-        n = plan.items[cell.eval_set.name]
-        tokens = cell.decoding["max_new_tokens"] * 0.7 + prompt_tokens * PROMPT_TOKEN_DISCOUNT
-        factor = ckpt_factor if cell.variant.training is not None else 1
-        gen_s += n * tokens * params * GEN_S_PER_TOKEN_PARAM * factor
-    scale = 1 / GPU_SPEEDUP if on_gpu else 1.0
-    return {"train_s": train_s * scale, "generate_s": gen_s * scale, "steps_per_run": steps,
-            "checkpoint_evals_per_run": ckpt_factor - 1}
+def reference_rates(cfg: StudyConfig, *, on_gpu: bool = False) -> Rates:
+    params, scale = model_params(cfg.model), (1 / GPU_SPEEDUP if on_gpu else 1.0)
+    decode = GEN_S_PER_TOKEN_PARAM * params * scale
+    return Rates(TRAIN_S_PER_TOKEN_PARAM * params * scale, decode * PROMPT_TOKEN_DISCOUNT, decode,
+                 source="reference constants" + (" / 60 for a GPU" if on_gpu else " (2-core CPU, float32)"))
+
+
+def checkpoint_factor(cfg: StudyConfig, plan: Plan) -> int:
+    """Models evaluated per training run: the final one, plus its checkpoints."""
+    if not (cfg.train and cfg.train.eval_every_steps):
+        return 1
+    return 1 + estimated_steps(cfg, plan.train_items) // cfg.train.eval_every_steps
+
+
+def part_seconds(cfg: StudyConfig, plan: Plan, part, rates: Rates, work: Workload | None = None
+                 ) -> tuple[float, float]:
+    """(training, generation) seconds of one part of a study (`ptst.study.shards.Part`: a training run and its
+    cells, or the base model's cells)."""
+    work = work or Workload()
+    train_s, factor = 0.0, 1
+    if part.training is not None:
+        h = cfg.train.hyper
+        steps = estimated_steps(cfg, plan.train_items, part.training)
+        train_s = steps * h.batch_size * h.grad_accum * work.train_tokens * rates.train_token + rates.load
+        factor = checkpoint_factor(cfg, plan)
+    gen_s = factor * rates.load
+    for cell in part.cells:
+        per_item = (work.prompt(cell.eval_set.name, cell.test_template) * rates.prefill_token
+                    + ANSWER_FRACTION * cell.decoding["max_new_tokens"] * rates.decode_token)
+        gen_s += factor * plan.items[cell.eval_set.name] * per_item
+    return train_s, gen_s
+
+
+def plan_seconds(cfg: StudyConfig, plan: Plan, parts, rates: Rates, work: Workload | None = None
+                 ) -> tuple[float, float]:
+    """(training, generation) seconds of the given parts together."""
+    both = [part_seconds(cfg, plan, p, rates, work) for p in parts]
+    return sum(t for t, _ in both), sum(g for _, g in both)

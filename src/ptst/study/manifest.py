@@ -35,7 +35,8 @@ def machine() -> dict:
     return info
 
 
-def write_manifest(run_dir: str | Path, cfg: StudyConfig, plan: Plan, *, started: float) -> dict:
+def write_manifest(run_dir: str | Path, cfg: StudyConfig, plan: Plan, *, started: float,
+                   extra: dict | None = None) -> dict:
     names = sorted({*cfg.test_templates, *(cfg.train.templates if cfg.train else [])})
     manifest = {
         "study": cfg.name,
@@ -49,6 +50,7 @@ def write_manifest(run_dir: str | Path, cfg: StudyConfig, plan: Plan, *, started
         "versions": package_versions(),
         "machine": machine(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        **(extra or {}),  # e.g. a shard's K/N and study fingerprint
     }
     RunDir(run_dir).save_manifest(manifest)
     return manifest

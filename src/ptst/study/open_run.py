@@ -16,13 +16,18 @@ from ptst.study.config import StudyConfig
 from ptst.study.manifest import write_manifest
 from ptst.study.plan import Cell, Plan, build_plan
 from ptst.study.resources import HOW_IT_RUNS
+from ptst.study.shards import ShardSpec, check_shard_dir, manifest_entry, record_study
 
 
-def open_run(cfg: StudyConfig, run_dir: Path, *, allow_extend: bool = False) -> tuple[Plan, StudyStore]:
+def open_run(cfg: StudyConfig, run_dir: Path, *, allow_extend: bool = False, shard: ShardSpec | None = None
+             ) -> tuple[Plan, StudyStore]:
+    """`shard`: run only that part of the plan (`ptst.study.shards`)."""
     plan = build_plan(cfg)
     store = StudyStore(run_dir)
+    check_shard_dir(store, shard, run_dir)
     check_config(store, cfg, allow_extend, run_dir)
-    write_manifest(run_dir, cfg, plan, started=time.time())
+    plan = record_study(store, cfg, plan, shard)
+    write_manifest(run_dir, cfg, plan, started=time.time(), extra=manifest_entry(store))
     register_plan(store, plan)
     return plan, store
 

@@ -20,19 +20,23 @@ from ptst.study.plan import Plan, cells_for
 from ptst.study.preflight import PreflightOptions, run_preflight
 from ptst.study.progress import StudyProgress
 from ptst.study.run_cells import evaluation_tasks, total_units
+from ptst.study.shards import ShardSpec
+from ptst.study.strip import strip_run
 from ptst.study.training import adapter_path, checkpoint_variants, ensure_trained
 
 
 def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = False, progress: bool = True,
-              artifacts: str | Path | None = None, address: str | None = None) -> Plan:
+              artifacts: str | Path | None = None, address: str | None = None, shard: ShardSpec | None = None,
+              keep_adapters: bool = True) -> Plan:
     """Train and evaluate every cell; `artifacts`: where adapters are written (default: the run directory);
-    `address`: the cluster of an executor that uses one."""
+    `address`: the cluster of an executor that uses one; `shard`: only that part of the study
+    (`ptst.study.shards`); `keep_adapters` False: remove the adapters' weights once every cell has its results."""
     run_dir, cfg = Path(run_dir), with_compute_dtype(cfg)
     engine, executor = engines.get(cfg.engine), executors.get(cfg.executor)
     engine.check()  # before hours of training, not after
     executor.check()
     cfg = resolve_preflight(cfg, run_dir, progress=progress)
-    plan, store = open_run(cfg, run_dir, allow_extend=allow_extend)
+    plan, store = open_run(cfg, run_dir, allow_extend=allow_extend, shard=shard)
     step_units = cfg.train.hyper.batch_size if cfg.train else 0
     with StudyProgress(total_units(cfg, plan), enabled=progress) as bar:
         ctx = EvalContext(cfg, run_dir, store, plan, engine, bar, artifacts=artifacts, address=address)
@@ -52,6 +56,8 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = Fal
                 pending = []
         executor.run(evaluation_tasks(pending, engine), ctx)
     store.close()
+    if not keep_adapters:
+        strip_run(run_dir, ctx.artifacts, [t.dirname for t in plan.trainings])
     return plan
 
 

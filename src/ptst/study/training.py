@@ -3,6 +3,7 @@ finished (the local and the Ray executor alike), and find the checkpoints to eva
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ptst.data.source import DataSource
@@ -13,6 +14,7 @@ from ptst.store.training_dir import TrainingDir
 from ptst.study.config import StudyConfig
 from ptst.study.plan import TrainingRun, Variant, variant_for
 from ptst.study.progress import StudyProgress, trainer_callback
+from ptst.study.strip import has_weights
 from ptst.templates.registry import template_scope
 from ptst.train import TrainConfig, run_training
 
@@ -47,10 +49,16 @@ def train_into(cfg: StudyConfig, run: TrainingRun, out: RunDir, *, log=lambda me
 
 def ensure_trained(cfg: StudyConfig, store: StudyStore, out: RunDir, run: TrainingRun, bar: StudyProgress,
                    step_units: float) -> None:
-    """Train RUN here unless the store has it, and record it in the store."""
-    if store.training_done(run.id):
-        return
-    out.training(run.dirname).remove_partials()  # an interrupted attempt restarts: same seed, same result
+    """Train RUN here unless the store has it, and record it in the store. A run whose adapter `ptst strip`
+    removed is trained again only when a cell that uses it still lacks results."""
+    final = out.training(run.dirname)
+    stripped = store.training_done(run.id) and not has_weights(final.path)
+    if store.training_done(run.id) and (not stripped or not store.unfinished_cells_of_training(run.id)):
+        return  # trained, or its adapter gone but every cell that uses it already has its results
+    final.remove_partials()  # an interrupted attempt restarts: same seed, same result
+    if stripped:  # the records of the removed adapter make way for the new one
+        shutil.rmtree(final.path, ignore_errors=True)
+        bar.note(f"training {run.name} seed {run.seed} again: its adapter was removed and unfinished cells need it")
     final = train_into(cfg, run, out, log=bar.note, callbacks=[trainer_callback(bar, step_units)])
     store.finish_training(run.id, str(final.path), final.load_record())
 
@@ -63,7 +71,9 @@ def adapter_path(out: RunDir, variant: Variant) -> str | None:
 
 def checkpoint_variants(store: StudyStore, out: RunDir, run: TrainingRun) -> list[Variant]:
     """The run's saved checkpoints as variants (registered in the store), in step order."""
-    variants = [variant_for(run, step) for step in out.training(run.dirname).checkpoint_steps()]
+    steps = set(out.training(run.dirname).checkpoint_steps())
+    steps |= set(store.checkpoint_steps(run.id))  # found before, their folders gone since (a stripped run)
+    variants = [variant_for(run, step) for step in sorted(steps)]
     for v in variants:
         store.add_variant(v.id, run.id, v.label, run.template, run.seed, v.step, adapter_path(out, v))
     return variants

@@ -92,13 +92,16 @@ def _training_groups(cfg: TrainConfig, template: Template) -> list[tuple[list, T
 
 def _build_trainer(cfg: TrainConfig, examples, tokenizer, *, callbacks: list, quiet: bool):
     import datasets
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer, TrainingArguments, set_seed
 
     compute = resolve_dtype(cfg.dtype, cfg.device)
     loaded = load_model(cfg.model, dtype=weights_dtype(compute, full=cfg.full), device=cfg.device,
                         trust_remote_code=cfg.trust_remote_code, for_training=True)
     # no key/value cache while training: not needed, and transformers recognises packed rows only without one
     loaded.model.config.use_cache = False
+    # LoRA's random initialisation draws from the global generators: seeded here by the run's seed, so an adapter
+    # is the same whatever the process did before (a study trains a run after others, or alone in a shard)
+    set_seed(cfg.seed)
     model = loaded.model if cfg.full else _with_lora(loaded.model, cfg)
     rows = [{"input_ids": e.input_ids, "labels": e.labels, "length": len(e.input_ids)} for e in examples]
     collator = make_collator(tokenizer.pad_token_id, packing=cfg.packing,
