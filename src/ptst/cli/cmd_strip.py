@@ -22,8 +22,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ptst.core.runlock import hold_run_dir
     from ptst.core.errors import PtstError
+    from ptst.core.runlock import hold_run_dir
     from ptst.store.study_store import FILENAME, StudyStore
     from ptst.study.strip import strip_run
 
