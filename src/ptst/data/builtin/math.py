@@ -165,6 +165,6 @@ def generate_test_items() -> list[Item]:
         if problem_key(family, question) not in seen:
             seen.add(problem_key(family, question))
             fresh[family].append((question, solution, answer))
-    rotation = [p + (f,) for group in zip_longest(*fresh.values()) for p, f in zip(group, fresh) if p]
+    rotation = [p + (f,) for group in zip_longest(*fresh.values()) for p, f in zip(group, fresh, strict=True) if p]
     return [Item(f"builtin:math-test-{i}", q, f"{s}\n#### {a}", family)
             for i, (q, s, a, family) in enumerate(rotation[:N_TEST_ITEMS])]
