@@ -8,13 +8,16 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_text
-from ptst.report.intervals import study_statistics
+from ptst.report.intervals import highlighted_pairs, request_outcomes, study_statistics
 from ptst.report.results import Result, collect
-from ptst.report.tables import cell_kind, preflight_markdown, results_csv, results_markdown, terminal_tables
+from ptst.report.tables import axes, cell_kind, preflight_markdown, results_csv, results_markdown, terminal_tables
 
 
-def write_report(run_dir: str | Path) -> dict:
-    """Write every report file into `run_dir`; returns their paths and the results."""
+def write_report(run_dir: str | Path, *, sample_budget: int | None = None) -> dict:
+    """Write every report file into `run_dir`; returns their paths and the results. `sample_budget`: the most
+    characters of sample JSON report.html embeds (default `browser.BUDGET_CHARS`); the rest goes to
+    report-samples.jsonl beside it."""
+    from ptst.report.browser import BUDGET_CHARS, OVERFLOW_FILE, browser_html
     from ptst.report.html import write_html
     from ptst.report.plots import heatmaps, tradeoff, trajectory
 
@@ -25,8 +28,9 @@ def write_report(run_dir: str | Path) -> dict:
     preflight = _preflight(run_dir)
     baselines = {b["name"]: b.get("reference_test") or b["template"]
                  for b in (cfg.get("train") or {}).get("baselines") or []}
-    extra_rows, statistics = study_statistics(run_dir, results, lambda r, c: cell_kind(r, c, cfg) == "ptst",
-                                              baselines)
+    outcomes = request_outcomes(run_dir, results)
+    pairs = highlighted_pairs(outcomes, results, lambda r, c: cell_kind(r, c, cfg) == "ptst", baselines)
+    extra_rows, statistics = study_statistics(outcomes, results, pairs)
     atomic_write_text(run_dir / "results.csv", results_csv(results, extra_rows))
     atomic_write_text(run_dir / "results.md", results_markdown(results, cfg) + "\n" + statistics
                       + ("\n" + preflight_markdown(preflight) if preflight else ""))
@@ -34,9 +38,12 @@ def write_report(run_dir: str | Path) -> dict:
     pictures += [p for p in (tradeoff(results, cfg, run_dir), trajectory(results, cfg, run_dir)) if p]
     manifest_path = run_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    html_path = write_html(run_dir, results, cfg, pictures, manifest, preflight=preflight, statistics=statistics)
+    samples = browser_html(run_dir, cfg, axes(results, cfg), outcomes, pairs, budget=sample_budget or BUDGET_CHARS)
+    html_path = write_html(run_dir, results, cfg, pictures, manifest, preflight=preflight, statistics=statistics,
+                           samples=samples)
+    overflow = [run_dir / OVERFLOW_FILE] if (run_dir / OVERFLOW_FILE).is_file() else []
     return {"results": results, "config": cfg, "files": [run_dir / "results.csv", run_dir / "results.md",
-                                                           *pictures, html_path]}
+                                                           *pictures, html_path, *overflow]}
 
 
 def _preflight(run_dir: Path) -> dict | None:

@@ -1,7 +1,14 @@
-"""Scoring: a registry of scorers (gsm8k, refusal-keywords, rubric, reference-similarity, multiple-choice), the
-judge backends and the summary statistics."""
+"""Scoring: a registry of scorers (gsm8k, refusal-keywords, rubric, reference-similarity, multiple-choice,
+truncation), the judge backends and the summary statistics."""
 
-from ptst.score import gsm8k, multiple_choice, reference, refusal, rubric  # noqa: F401  (registers the scorers)
+from ptst.score import (  # noqa: F401  (registers the scorers)
+    gsm8k,
+    multiple_choice,
+    reference,
+    refusal,
+    rubric,
+    truncation,
+)
 from ptst.score.base import Scorer, scorers
 from ptst.score.metrics import Metric, bootstrap_mean, wilson
 from ptst.score.run import apply_scores, read_samples, score_file
