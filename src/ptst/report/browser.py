@@ -7,8 +7,8 @@ Every character a model or a data set wrote is data, never markup: the samples t
 script builds elements with `textContent` only, and the page's Content-Security-Policy lets only its own script
 run and nothing load from the network. The script renders one page of rows at a time, so a study of tens of
 thousands of samples opens at once. Past `BUDGET_CHARS` of sample JSON the requests of the highlighted
-differences are kept first, then the first samples of every cell in equal numbers, and the rest is written to
-`report-samples.jsonl` beside the page (linked from it)."""
+differences are kept first (within half the budget), then the first samples of every cell in equal numbers, and
+the rest is written to `report-samples.jsonl` beside the page (linked from it)."""
 
 from __future__ import annotations
 
@@ -105,17 +105,23 @@ def _at(names: list[str], name: str) -> int:
 
 
 def select(data: BrowserData, budget: int) -> list[bool]:
-    """Which samples the page embeds: all when they fit `budget`; else the differing requests of the
-    comparisons first, then the first k samples of every cell, the largest k that fits."""
+    """Which samples the page embeds: all when they fit `budget`; else the differing requests of the comparisons
+    first (one of each comparison in turn, within half the budget), then the first k samples of every cell, the
+    largest k that fits."""
     if sum(data.sizes) <= budget:
         return [True] * len(data.samples)
-    keep = [False] * len(data.samples)
-    spent = 0
-    for comparison in data.comparisons:
-        for flip in comparison["flips"]:
-            for i in flip[:2]:
-                if not keep[i] and spent + data.sizes[i] <= budget:
-                    keep[i], spent = True, spent + data.sizes[i]
+    keep, spent = [False] * len(data.samples), 0
+    queues = [iter(c["flips"]) for c in data.comparisons]
+    while queues:
+        going = []
+        for queue in queues:
+            flip = next(queue, None)
+            cost = sum(data.sizes[i] for i in set(flip[:2]) if not keep[i]) if flip else 0
+            if flip is not None and spent + cost <= budget // 2:
+                keep[flip[0]] = keep[flip[1]] = True
+                spent += cost
+                going.append(queue)
+        queues = going
     by_cell: list[list[int]] = [[] for _ in data.cells]
     for i, entry in enumerate(data.samples):
         if not keep[i]:
@@ -178,7 +184,10 @@ def write_overflow(run_dir: Path, data: BrowserData, keep: list[bool]) -> str | 
     for i in left:
         cell, row = data.rows[i]
         described = {k: cell[k] for k in ("train", "test", "eval", "seed")}
-        lines.append(json.dumps({"cell": described, **row}, ensure_ascii=False, default=str) + "\n")
+        # one line each, also for readers that break lines at U+2028/U+2029; lone surrogates as escapes
+        line = json.dumps({"cell": described, **row}, ensure_ascii=False, default=str)
+        line = line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        lines.append(line.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
     atomic_write_text(path, "".join(lines))
     return OVERFLOW_FILE
 
