@@ -31,7 +31,8 @@ def test_math_test_items_are_new_exercises_of_the_same_families():
         solution, final = item.answer.rsplit("\n#### ", 1)
         assert verified(solution, int(final)), item.id
     # the same exercise under another name is the same exercise
-    assert problem_key("ages", "Ava is 3 years older than Ben.") == problem_key("ages", "Leo is 3 years older than Uma.")
+    assert problem_key("ages", "Ava is 3 years older than Ben.") == problem_key("ages", "Leo is 3 years older "
+                                                                                "than Uma.")
 
 
 def test_math_verifier_catches_a_wrong_step():

@@ -10,7 +10,15 @@ from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_text
 from ptst.report.intervals import highlighted_pairs, request_outcomes, study_statistics
 from ptst.report.results import Result, collect
-from ptst.report.tables import axes, cell_kind, preflight_markdown, results_csv, results_markdown, terminal_tables
+from ptst.report.tables import (
+    axes,
+    cell_kind,
+    preflight_markdown,
+    results_csv,
+    results_markdown,
+    side_by_side_markdown,
+    terminal_tables,
+)
 
 
 def write_report(run_dir: str | Path, *, sample_budget: int | None = None) -> dict:
@@ -32,15 +40,16 @@ def write_report(run_dir: str | Path, *, sample_budget: int | None = None) -> di
     pairs = highlighted_pairs(outcomes, results, lambda r, c: cell_kind(r, c, cfg) == "ptst", baselines)
     extra_rows, statistics = study_statistics(outcomes, results, pairs)
     atomic_write_text(run_dir / "results.csv", results_csv(results, extra_rows))
-    atomic_write_text(run_dir / "results.md", results_markdown(results, cfg) + "\n" + statistics
+    side_by_side = side_by_side_markdown(results, cfg)
+    atomic_write_text(run_dir / "results.md", results_markdown(results, cfg) + "\n" + side_by_side + statistics
                       + ("\n" + preflight_markdown(preflight) if preflight else ""))
     pictures = heatmaps(results, cfg, run_dir)
     pictures += [p for p in (tradeoff(results, cfg, run_dir), trajectory(results, cfg, run_dir)) if p]
     manifest_path = run_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     samples = browser_html(run_dir, cfg, axes(results, cfg), outcomes, pairs, budget=sample_budget or BUDGET_CHARS)
-    html_path = write_html(run_dir, results, cfg, pictures, manifest, preflight=preflight, statistics=statistics,
-                           samples=samples)
+    html_path = write_html(run_dir, results, cfg, pictures, manifest, preflight=preflight,
+                           statistics=side_by_side + statistics, samples=samples)
     overflow = [run_dir / OVERFLOW_FILE] if (run_dir / OVERFLOW_FILE).is_file() else []
     return {"results": results, "config": cfg, "files": [run_dir / "results.csv", run_dir / "results.md",
                                                            *pictures, html_path, *overflow]}
