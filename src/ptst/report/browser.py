@@ -21,7 +21,6 @@ from importlib import resources
 from pathlib import Path
 
 from ptst.core.io import atomic_write_text
-from ptst.data import get_dataset
 from ptst.report.intervals import CellKey, Outcomes, differing_requests
 from ptst.report.results import LABELS
 from ptst.report.tables import cell_kind, is_percent
@@ -78,7 +77,7 @@ def collect_samples(run_dir: Path, cfg: dict, order: tuple[list[str], list[str]]
         columns = list(dict.fromkeys(col for v in per_sample for col in v)) + [FINISH]
         index = len(data.cells)
         data.cells.append({"train": cell["label"], "test": cell["test_template"], "eval": cell["eval_name"],
-                           "seed": cell["seed"], "role": get_dataset(ev["data"]).role, "columns": columns,
+                           "seed": cell["seed"], "columns": columns,
                            "kind": cell_kind(cell["label"], cell["test_template"], cfg), "n": len(samples)})
         for s, verdict in zip(samples, per_sample, strict=True):
             verdict[FINISH] = (s.get("finish_reason") or "unknown", f"{s.get('output_tokens', '?')} new tokens")
