@@ -8,7 +8,8 @@ import os
 import re
 import time
 
-from ptst.core.progress import ProgressBar, ProgressLines
+from ptst.core.progress import ProgressBar
+from ptst.core.progress_lines import ProgressLines
 from tests.conftest import run_cli
 
 
