@@ -33,11 +33,36 @@ def test_templates_show_prints_only_the_prompt():
     assert "chat:llama" in r.stderr
 
 
-def test_data_show_limit(shared_data):
-    r = run_cli("data", "show", "advbench", "--data-file", str(shared_data / "advbench/harmful_behaviors.csv"),
-                "--limit", "3")
-    assert r.returncode == 0
-    assert len(r.stdout.splitlines()) == 3 and '"input"' in r.stdout
+def test_data_show_limit_prints_the_first_rows_of_the_file(shared_data):
+    import csv
+    import json
+
+    path = shared_data / "advbench/harmful_behaviors.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        first = [row["goal"] for row, _ in zip(csv.DictReader(f), range(3), strict=False)]
+    r = run_cli("data", "show", "advbench", "--data-file", str(path), "--limit", "3")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["input"] for row in rows] == first
+    assert [row["id"] for row in rows] == ["advbench-0", "advbench-1", "advbench-2"]
+    assert "the first 3 of 520 items" in r.stderr
+
+
+def test_data_show_sample_is_the_subsample_other_commands_take(shared_data):
+    import json
+
+    from ptst.data import load_items
+
+    path = shared_data / "advbench/harmful_behaviors.csv"
+    shown = {}
+    for seed in (0, 5):
+        r = run_cli("data", "show", "advbench", "--data-file", str(path), "--sample", "4", "--data-seed", str(seed))
+        assert r.returncode == 0, r.stderr
+        shown[seed] = [json.loads(line)["id"] for line in r.stdout.splitlines()]
+        assert shown[seed] == [it.id for it in load_items("advbench", data_file=path, limit=4, seed=seed)]
+    assert shown[0] != shown[5] and shown[0] != [f"advbench-{i}" for i in range(4)]
+    r = run_cli("data", "show", "advbench", "--data-file", str(path), "--sample", "4", "--limit", "2")
+    assert [json.loads(line)["id"] for line in r.stdout.splitlines()] == shown[0][:2]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -48,6 +73,7 @@ def test_data_show_limit(shared_data):
     (["data", "show", "gsm8k", "--data-file", "missing.jsonl"], "missing.jsonl: data file not found"),
     (["data", "show", "safety-mix"], "has no hub copy: pass --data-file"),
     (["data", "show", "builtin:harmful", "--limit", "x"], "invalid int value"),
+    (["data", "show", "builtin:harmful", "--limit", "0"], "--limit must be at least 1"),
     (["templates", "frobnicate"], "invalid choice"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message):

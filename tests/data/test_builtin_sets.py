@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from ptst.data import get_dataset, load_items
-from ptst.data.builtin.math import FAMILIES, verified
+from ptst.data.builtin.math import FAMILIES, problem_key, verified
 
 
 def test_math_items_are_verified_and_varied():
@@ -17,6 +17,22 @@ def test_math_items_are_verified_and_varied():
         solution, final = item.answer.rsplit("\n#### ", 1)
         assert verified(solution, int(final)), item.id
     assert load_items("builtin:math") == items  # seeded: the same every time
+
+
+def test_math_test_items_are_new_exercises_of_the_same_families():
+    train, test = load_items("builtin:math"), load_items("builtin:math-test")
+    assert len(test) == 200 and len({i.id for i in test}) == 200
+    assert get_dataset("builtin:math-test").role == "task"
+    assert not {problem_key(i.category, i.input) for i in test} & {problem_key(i.category, i.input) for i in train}
+    assert not {i.input for i in test} & {i.input for i in train}
+    counts = Counter(i.category for i in test)
+    assert counts.keys() == FAMILIES.keys() and min(counts.values()) >= 25
+    for item in test:
+        solution, final = item.answer.rsplit("\n#### ", 1)
+        assert verified(solution, int(final)), item.id
+    # the same exercise under another name is the same exercise
+    assert problem_key("ages", "Ava is 3 years older than Ben.") == problem_key("ages", "Leo is 3 years older "
+                                                                                "than Uma.")
 
 
 def test_math_verifier_catches_a_wrong_step():

@@ -187,3 +187,19 @@ def test_score_bad_input_exits_2(tmp_path, content, message):
     r = run_cli("score", str(f), "--scorer", "refusal-keywords")
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     assert not list(tmp_path.glob("bad.*scored.jsonl"))
+
+
+def test_truncation_counts_replies_cut_at_the_token_limit(tmp_path):
+    gens = tmp_path / "g.jsonl"
+    reasons = ["length", "stop", "stop", "length", None]
+    gens.write_text("".join(json.dumps({"id": str(i), "input": "q", "output": "#### 4",
+                                        **({"finish_reason": f} if f else {})}) + "\n"
+                            for i, f in enumerate(reasons)))
+    r = run_cli("score", str(gens), "--scorer", "truncation")
+    assert r.returncode == 0, r.stderr
+    scored = [json.loads(line)["scores"]["truncation"] for line in (tmp_path / "g.truncation.scored.jsonl").read_text()
+              .splitlines()]
+    assert scored == [{"truncated": 1}, {"truncated": 0}, {"truncated": 0}, {"truncated": 1}, None]
+    summary = json.loads((tmp_path / "g.truncation.scored.jsonl.summary.json").read_text())
+    truncated = next(m for m in summary["metrics"] if m["metric"] == "truncated")
+    assert truncated["value"] == 0.5 and truncated["n"] == 4 and summary["n_unscored"] == 1

@@ -113,6 +113,8 @@ for _spec in (
                 format_row=format_multiple_choice, file_hint="rows with question, choices{text,label}, answerKey"),
     DatasetSpec("builtin:math", "task", "generated grade-school word problems, step-by-step, '#### N'",
                 generate=math.generate_items),
+    DatasetSpec("builtin:math-test", "task", "held-out test problems for builtin:math: same families, none the "
+                "same exercise (family and numbers) as any builtin:math item", generate=math.generate_test_items),
     DatasetSpec("builtin:harmful", "harmful", "direct harmful requests in DirectHarm4's four categories",
                 generate=harmful.generate_items),
     DatasetSpec("builtin:math-danger", "harmful", "math problems that end in a harmful request",

@@ -9,14 +9,25 @@ from pathlib import Path
 from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_text
 from ptst.report.absent import absent_cells, absent_markdown
-from ptst.report.intervals import study_statistics
+from ptst.report.intervals import highlighted_pairs, request_outcomes, study_statistics
 from ptst.report.results import Result, collect
-from ptst.report.tables import cell_kind, preflight_markdown, results_csv, results_markdown, terminal_tables
+from ptst.report.tables import (
+    axes,
+    cell_kind,
+    preflight_markdown,
+    results_csv,
+    results_markdown,
+    side_by_side_markdown,
+    terminal_tables,
+)
 from ptst.store.run_dir import RunDir
 
 
-def write_report(run_dir: str | Path) -> dict:
-    """Write every report file into `run_dir`; returns their paths and the results."""
+def write_report(run_dir: str | Path, *, sample_budget: int | None = None) -> dict:
+    """Write every report file into `run_dir`; returns their paths and the results. `sample_budget`: the most
+    characters of sample JSON report.html embeds (default `browser.BUDGET_CHARS`); the rest goes to
+    report-samples.jsonl beside it."""
+    from ptst.report.browser import BUDGET_CHARS, OVERFLOW_FILE, browser_html
     from ptst.report.html import write_html
     from ptst.report.plots import heatmaps, tradeoff, trajectory
 
@@ -28,19 +39,23 @@ def write_report(run_dir: str | Path) -> dict:
     preflight = _preflight(run_dir)
     baselines = {b["name"]: b.get("reference_test") or b["template"]
                  for b in (cfg.get("train") or {}).get("baselines") or []}
-    extra_rows, statistics = study_statistics(run_dir, results, lambda r, c: cell_kind(r, c, cfg) == "ptst",
-                                              baselines)
+    outcomes = request_outcomes(run_dir, results)
+    pairs = highlighted_pairs(outcomes, results, lambda r, c: cell_kind(r, c, cfg) == "ptst", baselines)
+    extra_rows, statistics = study_statistics(outcomes, results, pairs)
     atomic_write_text(run_dir / "results.csv", results_csv(results, extra_rows))
     absent, study_cells = absent_cells(run_dir)
-    atomic_write_text(run_dir / "results.md", results_markdown(results, cfg) + "\n" + statistics
+    side_by_side = side_by_side_markdown(results, cfg)
+    atomic_write_text(run_dir / "results.md", results_markdown(results, cfg) + "\n" + side_by_side + statistics
                       + ("\n" + preflight_markdown(preflight) if preflight else "")
                       + ("\n" + absent_markdown(absent, study_cells) if absent else ""))
     pictures = heatmaps(results, cfg, run_dir)
     pictures += [p for p in (tradeoff(results, cfg, run_dir), trajectory(results, cfg, run_dir)) if p]
+    samples = browser_html(run_dir, cfg, axes(results, cfg), outcomes, pairs, budget=sample_budget or BUDGET_CHARS)
     html_path = write_html(run_dir, results, cfg, pictures, run.load_manifest(), preflight=preflight,
-                           statistics=statistics)
+                           statistics=side_by_side + statistics, samples=samples)
+    overflow = [run_dir / OVERFLOW_FILE] if (run_dir / OVERFLOW_FILE).is_file() else []
     return {"results": results, "config": cfg, "absent": absent, "study_cells": study_cells,
-            "files": [run_dir / "results.csv", run_dir / "results.md", *pictures, html_path]}
+            "files": [run_dir / "results.csv", run_dir / "results.md", *pictures, html_path, *overflow]}
 
 
 def _preflight(run_dir: Path) -> dict | None:

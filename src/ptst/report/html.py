@@ -1,4 +1,5 @@
-"""report.html: one self-contained page (pictures inlined) with the tables, plots and sample outputs per cell."""
+"""report.html: one self-contained page (pictures inlined, nothing loaded from the network) with the tables, plots
+and the sample browser (`ptst.report.browser`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import json
 from pathlib import Path
 
 from ptst.core.io import atomic_write_text
+from ptst.report.browser import csp
 from ptst.report.results import LABELS, Result, grid, primary_metrics
 from ptst.report.tables import axes, cell_kind, format_cell, is_percent
-from ptst.store.study_store import StudyStore
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.45}
@@ -19,6 +20,13 @@ th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.ptst{backgr
 .diagonal{font-style:italic;background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.4em 0}
 details{margin:.3em 0 .8em}pre{white-space:pre-wrap;background:#fafafa;border:1px solid #eee;padding:.5em;
 font-size:.85em}code{background:#f4f4f4;padding:0 .2em}.muted{color:#666;font-size:.9em}
+.tabs{margin:.6em 0}.tab{border:1px solid #ccc;background:#f4f4f4;padding:.3em .8em;cursor:pointer}
+.tab.active{background:#dbeafe;font-weight:bold}.controls label{margin-right:.8em}select{max-width:100%}
+.sample,.flip{border:1px solid #ddd;border-radius:4px;padding:.4em .8em;margin:.6em 0}.label{color:#666;
+font-size:.8em;margin-top:.3em}.verdict{display:inline-block;background:#eef;border:1px solid #ccd;
+border-radius:3px;padding:0 .4em;margin:.1em .3em .1em 0;font-size:.85em}.verdict-details{font-size:.8em;
+color:#555;margin:.2em 0;padding-left:1.2em}.pair{display:flex;gap:1em}.side{flex:1;min-width:0}
+.side h4{margin:.4em 0;font-size:.9em}.pager button{margin:0 .3em}
 """
 
 
@@ -55,26 +63,6 @@ def _preflight_table(summary: dict) -> str:
             "</p>")
 
 
-def _samples(run_dir: Path, per_cell: int) -> str:
-    store = StudyStore(run_dir)
-    parts = []
-    for cell in store.active_cells():
-        if cell["step"] is not None:
-            continue
-        samples = store.samples(cell["id"])[:per_cell]
-        label = f"{cell['label']} → {cell['test_template']} on {cell['eval_name']}"
-        items = []
-        for s in samples:
-            scores = {name: store.scores(cell["id"], name).get(s["id"]) for name in store.scorer_names(cell["id"])}
-            items.append(f"<p><b>{html.escape(s['input'][:300])}</b></p><pre>{html.escape(s['output'])}</pre>"
-                         f"<p class='muted'>scores: {html.escape(json.dumps(scores, default=str)[:400])}</p>"
-                         f"<details><summary>exact prompt</summary><pre>{html.escape(s['prompt'])}</pre></details>")
-        parts.append(f"<details><summary>{html.escape(label)} ({cell['n_items']} samples)</summary>"
-                     f"{''.join(items)}</details>")
-    store.close()
-    return "".join(parts)
-
-
 def _statistics(markdown: str) -> str:
     """results.md's statistics section (what each interval covers, the highlighted paired differences), as
     HTML; the markdown renderer escapes any HTML inside template names."""
@@ -84,7 +72,8 @@ def _statistics(markdown: str) -> str:
 
 
 def write_html(run_dir: Path, results: list[Result], cfg: dict, pictures: list[Path], manifest: dict,
-               *, per_cell: int = 3, preflight: dict | None = None, statistics: str = "") -> Path:
+               *, preflight: dict | None = None, statistics: str = "", samples: tuple[str, str] = ("", "")) -> Path:
+    """`samples`: the sample browser's page section and its script (`ptst.report.browser.browser_html`)."""
     tables = "".join(_grid_table(results, cfg, d, m) for d, m in primary_metrics(results))
     tables += _statistics(statistics)
     if preflight:
@@ -92,6 +81,7 @@ def write_html(run_dir: Path, results: list[Result], cfg: dict, pictures: list[P
     figs = "".join(_img(p) for p in pictures)
     versions = ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items())
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(cfg.get('name', 'study'))}</title>
+<meta http-equiv="Content-Security-Policy" content="{html.escape(csp(samples[1]))}">
 <style>{STYLE}</style></head><body>
 <h1>{html.escape(cfg.get('name', 'study'))}</h1>
 <p>Model <code>{html.escape(str(cfg.get('model')))}</code>. Rows: training template (<code>base</code> = before
@@ -99,11 +89,11 @@ fine-tuning). Columns: test template. <span class="ptst">Blue</span>: PTST cells
 tested with one); <span class="diagonal">grey italic</span>: same template for training and testing.
 One seed: value [95% interval]; several seeds: mean ± std. What each interval covers (requests or seeds) and
 the paired tests follow the tables.</p>
-{tables}<h2>Pictures</h2>{figs}<h2>Sample outputs</h2><p class="muted">The first {per_cell} samples of each cell,
-with the exact rendered prompt.</p>{_samples(run_dir, per_cell)}
+{tables}<h2>Pictures</h2>{figs}{samples[0]}
 <h2>Provenance</h2><p class="muted">{html.escape(versions)}<br>
 machine: {html.escape(json.dumps(manifest.get('machine', {})))}
-<br>started {html.escape(str(manifest.get('started')))}; full config in manifest.json</p></body></html>"""
+<br>started {html.escape(str(manifest.get('started')))}; full config in manifest.json</p>
+{f"<script>{samples[1]}</script>" if samples[1] else ""}</body></html>"""
     path = run_dir / "report.html"
     atomic_write_text(path, page)
     return path

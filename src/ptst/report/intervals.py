@@ -15,6 +15,7 @@ from ptst.data import get_dataset
 from ptst.report.results import LABELS, Result, primary_metrics
 from ptst.report.tables import is_percent
 from ptst.score import scorers
+from ptst.score.base import metric_info
 from ptst.score.stats import (
     difference_intervals,
     holm,
@@ -113,7 +114,8 @@ def highlighted_pairs(out: Outcomes, results: list[Result], is_ptst: Callable[[s
     primary = set(primary_metrics(results))
     for key in out.cells:
         train, test, dataset, scorer, metric = key
-        if (dataset, metric) not in primary or train in baselines or not is_ptst(train, test):
+        if ((dataset, metric) not in primary or not metric_info(metric).highlight or train in baselines
+                or not is_ptst(train, test)):
             continue
         versus_baselines = [(f"{VS_BASELINE} {name}", (name, deployed)) for name, deployed in baselines.items()]
         for label, versus in ((PTST_VS_SAME, (test, test)), (WITHIN_MODEL, (train, train)), *versus_baselines):
@@ -233,13 +235,22 @@ def statistics_markdown(cells: list[dict], comparisons: list[dict], seeds: int, 
     return "\n".join(lines)
 
 
-def study_statistics(run_dir: str | Path, results: list[Result], is_ptst: Callable[[str, str], bool],
-                     baselines: Mapping[str, str] | None = None) -> tuple[list[dict], str]:
-    """The extra rows of results.csv and the statistics section of results.md; `is_ptst(train, test)` marks
-    the PTST cells whose differences are highlighted, `baselines` the baseline rows (name -> deployed test
-    template) each PTST cell is compared with."""
-    out = request_outcomes(run_dir, results)
-    cells = cell_rows(out)
-    comparisons = comparison_rows(out, highlighted_pairs(out, results, is_ptst, baselines))
+def study_statistics(outcomes: Outcomes, results: list[Result],
+                     pairs: list[tuple[str, CellKey, CellKey]]) -> tuple[list[dict], str]:
+    """The extra rows of results.csv and the statistics section of results.md, from the per-request outcomes
+    (`request_outcomes`) and the differences to highlight (`highlighted_pairs`)."""
+    cells = cell_rows(outcomes)
+    comparisons = comparison_rows(outcomes, pairs)
     primary = set(primary_metrics(results))
-    return cells + comparisons, statistics_markdown(cells, comparisons, out.seeds(), primary)
+    return cells + comparisons, statistics_markdown(cells, comparisons, outcomes.seeds(), primary)
+
+
+def differing_requests(outcomes: Outcomes, a: CellKey, b: CellKey) -> list[tuple[object, str, float, float]]:
+    """(seed, request id, value in A, value in B) for each request whose outcome differs between the two cells,
+    paired within seed as the differences are (for a rate: the discordant pairs of the McNemar test)."""
+    out = []
+    for seed, in_a in outcomes.cells[a].items():
+        in_b = outcomes.cells[b].get(seed, {})
+        out += [(seed, item, value, in_b[item]) for item, value in in_a.items() if item in in_b
+                and in_b[item] != value]
+    return out

@@ -90,6 +90,43 @@ def results_markdown(results: list[Result], cfg: dict) -> str:
     return "\n".join(lines)
 
 
+def side_by_side_markdown(results: list[Result], cfg: dict) -> str:
+    """One row per (training, test template) cell and one column per set, its first grid metric (task accuracy
+    beside attack success and over-refusal): the trade-off plot as a table. Means only; the grids above have the
+    intervals. Empty with fewer than two sets."""
+    headline: dict[str, str] = {}
+    for dataset, metric in primary_metrics(results):
+        headline.setdefault(dataset, metric)
+    if len(headline) < 2:
+        return ""
+    rows, cols = axes(results, cfg)
+    grids = {d: grid(results, d, m, rows, cols) for d, m in headline.items()}
+    lines = ["## All sets side by side", "", "Each set's first metric, cell by cell (one seed: the value; several: "
+             "mean ± std over seeds). **Bold**: PTST cells; _italic_: same template.", "",
+             "| train → test | " + " | ".join(f"{d}: {LABELS.get(m, m)}" for d, m in headline.items()) + " |",
+             "|---|" + "---|" * len(headline)]
+    for row in rows:
+        for col in cols:
+            if not any((row, col) in g for g in grids.values()):
+                continue
+            kind = cell_kind(row, col, cfg)
+            name = f"`{row}` → `{col}`"
+            name = f"**{name}**" if kind == "ptst" else f"_{name}_" if kind == "diagonal" else name
+            lines.append(f"| {name} | " + " | ".join(_mean_text(grids[d].get((row, col)), m)
+                                                    for d, m in headline.items()) + " |")
+    return "\n".join(lines + ["", ""])
+
+
+def _mean_text(value: tuple | None, metric: str) -> str:
+    if value is None:
+        return ""
+    mean, std = value[0], value[1]
+    if math.isnan(mean):
+        return "failed"
+    scale, digits = (100, 1) if is_percent(metric) else (1, 3)
+    return f"{scale * mean:.{digits}f}" + (f" ± {scale * std:.{digits}f}" if std is not None else "")
+
+
 def terminal_tables(results: list[Result], cfg: dict):
     """Rich tables of the primary grids, for the end of `ptst run`."""
     from rich.table import Table

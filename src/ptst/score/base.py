@@ -30,13 +30,16 @@ class Scorer(Protocol):
 class MetricInfo:
     """How a metric reads, declared by its scorer: reports label, scale and place it from this alone.
     `unit` "%" shows a rate as a percentage; `grid_roles` are the data-set roles (task, harmful, benign-probe,
-    refusal) whose grids and plots show the metric, in the order the scorer declares its metrics."""
+    refusal) whose grids and plots show the metric, in the order the scorer declares its metrics; `highlight`
+    False keeps a diagnostic (e.g. the truncation rate) out of the paired differences a report highlights and
+    tests."""
 
     name: str
     label: str
     unit: str = "%"
     higher_is_better: bool | None = None
     grid_roles: tuple[str, ...] = ()
+    highlight: bool = True
 
     @property
     def percent(self) -> bool:
@@ -45,7 +48,7 @@ class MetricInfo:
 
 ScorerFactory = Callable[..., Scorer]
 scorers: Registry[ScorerFactory] = Registry("scorer", plugins=[f"ptst.score.{module}" for module in (
-    "gsm8k", "multiple_choice", "reference", "refusal", "rubric")])
+    "gsm8k", "multiple_choice", "reference", "refusal", "rubric", "truncation")])
 
 
 def register_scorer(name: str, summarize: Callable[[Sequence[dict | None]], list[Metric]],

@@ -9,11 +9,13 @@ import operator
 import random
 import re
 from collections.abc import Callable
+from itertools import zip_longest
 
 from ptst.data.item import Item
 
 N_ITEMS = 1000
 SEED = 20240228
+N_TEST_ITEMS, TEST_SEED = 200, 20240229
 NAMES = ["Ava", "Ben", "Chloe", "Diego", "Emma", "Farid", "Grace", "Hiro", "Isla", "Jamal", "Kira", "Leo",
          "Maya", "Noah", "Olga", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Victor", "Wen", "Yara"]
 Problem = tuple[str, str, int]  # question, solution, answer
@@ -146,3 +148,23 @@ def generate_problems(n: int = N_ITEMS, seed: int = SEED) -> list[tuple[str, str
 def generate_items() -> list[Item]:
     return [Item(f"builtin:math-{i}", q, f"{s}\n#### {a}", family)
             for i, (family, q, s, a) in enumerate(generate_problems())]
+
+
+def problem_key(family: str, question: str) -> tuple:
+    """What makes two problems the same exercise: the family and its numbers (names do not count)."""
+    return family, tuple(re.findall(r"\d+", question))
+
+
+def generate_test_items() -> list[Item]:
+    """builtin:math-test: problems of the same families from another seed, none of them the same exercise
+    (family and numbers) as any builtin:math item, so no training subsample of builtin:math can contain one.
+    Families in rotation while each has new exercises left (discount problems run out first)."""
+    seen = {problem_key(f, q) for f, q, _, _ in generate_problems()}
+    fresh: dict[str, list[tuple[str, str, int]]] = {family: [] for family in FAMILIES}
+    for family, question, solution, answer in generate_problems(3000, seed=TEST_SEED):
+        if problem_key(family, question) not in seen:
+            seen.add(problem_key(family, question))
+            fresh[family].append((question, solution, answer))
+    rotation = [p + (f,) for group in zip_longest(*fresh.values()) for p, f in zip(group, fresh, strict=True) if p]
+    return [Item(f"builtin:math-test-{i}", q, f"{s}\n#### {a}", family)
+            for i, (q, s, a, family) in enumerate(rotation[:N_TEST_ITEMS])]
