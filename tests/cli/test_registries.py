@@ -53,3 +53,9 @@ def test_run_executor_flag_suggests_the_closest_executor(tmp_path):
     r = run_cli("run", str(SMOKE), "--out", str(tmp_path / "run"), "--executor", "rayy", "--dry-run")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr == "ptst run: error: unknown executor 'rayy' (did you mean 'ray'?)\n"
+
+
+def test_a_mistyped_command_names_the_closest_command():
+    r = run_cli("generat", "--model", "embedded:tiny-random")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == "ptst: error: unknown command 'generat' (did you mean 'generate'?)\n"

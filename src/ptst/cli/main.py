@@ -41,6 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and not argv[0].startswith("-"):  # the command, looked up in its registry (did-you-mean)
+        from ptst.cli.commands import commands
+
+        try:
+            commands.get(argv[0])
+        except PtstError as err:
+            parser.error(str(err))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         (getattr(args, "subparser", None) or parser).print_help(sys.stderr)
