@@ -21,7 +21,7 @@ def test_the_fast_tier_covers_every_package_and_leaves_the_slow_kinds_out():
                         str(ROOT / "tests")], plugins=[tiers]) == 0
     fast = [test for test, slow in tiers.slow.items() if not slow]
     assert len(tiers.slow) > 500 and 0 < len(fast) < len(tiers.slow)
-    for heavy in ("tests/bench/test_quick_benchmarks.py::test_quick", "tests/scale/",
+    for heavy in ("tests/bench/test_quick_benchmarks.py::test_quick", "tests/scale/", "tests/study/test_shards.py",
                   "tests/models/test_llamacpp_engine.py"):
         assert not [t for t in fast if t.startswith(heavy)] and [t for t in tiers.slow if t.startswith(heavy)]
     packages = sorted(p.name for p in (ROOT / "src" / "ptst").iterdir() if (ROOT / "tests" / p.name).is_dir())

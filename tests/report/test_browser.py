@@ -177,6 +177,7 @@ def big_runs(tmp_path_factory) -> tuple[Path, Path]:
     return full, capped
 
 
+@pytest.mark.slow  # two 20,000-sample reports in Chromium
 def test_a_20000_sample_study_renders_one_page_at_a_time(browser, big_runs):
     full, _ = big_runs
     assert not (full / "report-samples.jsonl").exists()
@@ -197,6 +198,7 @@ def test_a_20000_sample_study_renders_one_page_at_a_time(browser, big_runs):
     assert console_problems(browser) == []
 
 
+@pytest.mark.slow  # two 20,000-sample reports in Chromium
 def test_past_the_budget_the_rest_goes_to_a_linked_jsonl(browser, big_runs):
     _, capped = big_runs
     page = (capped / "report.html").read_text(encoding="utf-8")

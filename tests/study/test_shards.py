@@ -20,6 +20,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.scale.runs import count_samples, samples
 
+pytestmark = pytest.mark.slow  # four study runs at once, then kills, strips and merges
+
 # Three parts (the base model, two training runs); the learning rate is high enough that the trained models'
 # greedy outputs differ from the base model's, and a checkpoint (step 3 of 4) is evaluated too. float32: exact.
 STUDY = """\
