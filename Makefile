@@ -12,7 +12,7 @@ VLLM_VENV := .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.ptst-installed
 
-.PHONY: install install-vllm run test test-fast test-vllm lint bench clean
+.PHONY: install install-vllm run test test-fast test-vllm fuzz lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ test: install lint
 # real chat models, several processes, Ray, llama.cpp, the benchmarks). Time measured: README, Development.
 test-fast: install lint
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The bad-input fuzzer (tests/fuzz) at PTST_FUZZ times the examples `make test` runs, with fresh random seeds
+# (a failure prints the case and a @reproduce_failure blob to replay it)
+PTST_FUZZ ?= 20
+fuzz: install
+	PTST_FUZZ=$(PTST_FUZZ) $(BIN)/python -m pytest -q tests/fuzz
 
 test-vllm: install-vllm
 	$(VLLM_BIN)/python -m pytest -q tests/vllm_engine

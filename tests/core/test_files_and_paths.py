@@ -64,7 +64,7 @@ def test_appending_never_cuts_a_file_that_has_no_complete_line(tmp_path):
 def test_reading_jsonl_names_the_bad_line(tmp_path):
     f = tmp_path / "s.jsonl"
     f.write_text('{"id": "a"}\nnot json\n')
-    with pytest.raises(PtstError, match="s.jsonl: line 2: not a JSON line"):
+    with pytest.raises(PtstError, match="s.jsonl: line 2: malformed JSON"):
         list(read_jsonl_rows(f))
 
 

@@ -48,7 +48,8 @@ def run_dir(tmp_path) -> Path:
              "cell-ft-math": ("ft0", "chat:vanilla", "math", ["#### 4"])}
     for cid, (variant, test, ev, texts) in cells.items():
         store.add_cell(cid, variant, test, ev, {}, len(texts))
-        rows = [{"id": f"{ev}-{cid}-{i}", "input": f"request {o[:4]}", "output": o} for i, o in enumerate(texts)]
+        rows = [{"id": f"{ev}-{cid}-{i}", "input": f"request {o[:4]}", "prompt": f"request {o[:4]}", "output": o}
+                for i, o in enumerate(texts)]
         store.add_samples(cid, rows)
         if ev == "harmful":
             store.add_scores(cid, "refusal-keywords", [(r["id"], v) for r, v in

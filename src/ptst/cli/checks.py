@@ -8,6 +8,8 @@ from pathlib import Path
 from ptst.core.errors import PtstError
 from ptst.core.io import read_jsonl_rows
 from ptst.core.paths import check_output_file
+from ptst.core.validation import validate_record
+from ptst.store.records import StoredSample
 
 # What every row `ptst generate` writes has; a file without them is not a samples file ptst may append to.
 SAMPLE_KEYS = ("id", "output", "prompt", "template_hash")
@@ -123,6 +125,12 @@ def check_samples_out(path: str | Path, expected: dict) -> None:
         found = ", ".join(list(first_bad or {})[:6]) or "no complete line"
         raise PtstError(f"--out {path}: not a ptst samples file (rows need {', '.join(SAMPLE_KEYS)}; found "
                         f"{found}); choose another --out (the file was not changed)")
+    for n, row in enumerate(rows, 1):
+        try:
+            validate_record(StoredSample, row, f"row {n}")
+        except PtstError as err:
+            raise PtstError(f"--out {path}: not a ptst samples file ({err}); choose another --out (the file was "
+                            "not changed)") from None
     for key, value in expected.items():
         if rows[0].get(key) != value:
             raise PtstError(f"--out {path}: holds samples with a different {key} ({rows[0].get(key)!r}, this run "

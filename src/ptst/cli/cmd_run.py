@@ -52,7 +52,7 @@ def default_config_path() -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from ptst.cli.cmd_report import print_report
-    from ptst.core.paths import check_output_dir
+    from ptst.core.paths import check_output_dir, name_as_path
     from ptst.store.run_dir import OWNED as RUN_DIR_FILES
     from ptst.study import build_plan, load_study_config, run_study
     from ptst.study.config import names_preflight, with_compute_dtype, with_preflight_choice
@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     shard = ShardSpec.parse(args.shard) if args.shard else None
     if args.shards is not None and not (args.dry_run and args.shards >= 1 and not shard):
         raise PtstError("--shards N: only with --dry-run (and without --shard), N at least 1")
-    default_out = Path("runs") / (f"{cfg.name}-shard-{shard.index}-of-{shard.count}" if shard else cfg.name)
+    name = name_as_path(cfg.name, f"{path}: name")
+    default_out = Path("runs") / (f"{name}-shard-{shard.index}-of-{shard.count}" if shard else name)
     run_dir = Path(args.out or default_out)
     check_study(cfg, str(path))  # every name a dry run or the start of a run can check, before any directory
     if shard or args.shards:

@@ -31,12 +31,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = resolve_config(ScoreConfig, args)
     factory = scorers.get(cfg.scorer)
     target = cfg.out or default_out(args.file, cfg.scorer)
+    rows = read_samples(args.file, scorer=cfg.scorer, needs=factory.needs)  # every line checked, before any judge
     judge = _judge(cfg) if cfg.scorer == "rubric" else None
     scorer = factory(judge=judge, rubric=cfg.rubric, bertscore_model=cfg.bertscore_model)
     if cfg.dry_run:
-        return _dry_run(cfg, scorer, read_samples(args.file))
+        return _dry_run(cfg, scorer, rows)
     check_replaceable_output(target, args.file, scorer.name, getattr(scorer, "settings", {}))  # before any call
-    summary = score_file(args.file, scorer, target)
+    summary = score_file(args.file, scorer, target, rows=rows)
     if summary.get("nothing_scored"):
         judged = None if judge is None else (cfg.base_url or cfg.judge_local, judge.calls)
         raise PtstError(_nothing_scored(summary, judged))

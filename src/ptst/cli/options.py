@@ -8,10 +8,10 @@ import types
 import typing
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ptst.core.errors import PtstError
-from ptst.core.validation import describe_validation_error
+from ptst.core.validation import validate_record
 from ptst.core.yamlfile import read_yaml
 
 
@@ -50,10 +50,7 @@ def resolve_config(model: type[BaseModel], args: argparse.Namespace, **fixed) ->
         where = f"{args.config} or the command line"
     values.update({k: getattr(args, k) for k in model.model_fields if hasattr(args, k)})
     values.update(fixed)
-    try:
-        return model.model_validate(values)
-    except ValidationError as err:
-        raise PtstError(describe_validation_error(err, where, flags=True)) from None
+    return validate_record(model, values, where, flags=True)
 
 
 def read_yaml_mapping(path: str | Path) -> dict:

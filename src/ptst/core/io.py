@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ptst.core.errors import PtstError
+from ptst.core.jsontext import parse_json_object
 
 MAX_LINE_BYTES = 8 << 20  # a longer line in a data or samples file is refused before it is parsed or tokenised
 _BOM = b"\xef\xbb\xbf"
@@ -140,17 +141,11 @@ def _repair_torn_tail(path: Path, chunk: int = 1 << 16) -> None:
 
 def read_jsonl_rows(path: str | os.PathLike) -> Iterator[dict]:
     """Rows of a JSONL file that ptst wrote itself; a torn last line (no newline) is skipped. A line that is not
-    a JSON object is a PtstError naming the file and the line."""
+    a JSON object (or holds what `parse_json` refuses) is a PtstError naming the file and the line."""
     for n, line in iter_text_lines(path):
         if not line.endswith("\n"):
             return
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as err:
-            reason = err.msg if isinstance(err, json.JSONDecodeError) else "nested too deeply"
-            raise PtstError(f"{path}: line {n}: not a JSON line ({reason})") from None
-        if not isinstance(row, dict):
-            raise PtstError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
+        row = parse_json_object(line, f"{path}: line {n}")
         yield row

@@ -1,17 +1,24 @@
-"""Where ptst keeps its cache (`$PTST_HOME`, default `~/.cache/ptst`), and output paths checked before any
-compute is spent: the parent is a file, a directory where a file is meant or the reverse, not writable, a
-directory holding files ptst did not write."""
+"""Where ptst keeps its cache (`$PTST_HOME`, default `~/.cache/ptst`); output paths checked before any compute is
+spent (the parent is a file, a directory where a file is meant or the reverse, not writable, a directory holding
+files ptst did not write); and `name_as_path`, the one way a name (a study's, an eval set's, a template's) becomes
+part of a path."""
 
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from ptst.core.errors import PtstError
 
 LOCK_NAME = ".ptst.lock"  # written by ptst.core.runlock into every directory a ptst run writes
 _NAME_MAX = 255
+MAX_NAME_BYTES = 128  # a name leaves room in a file name for what ptst adds (`-seed0-1a2b3c4d`, `heatmap_`...)
+_UNPRINTABLE = ("Cc", "Cs", "Zl", "Zp")  # control characters, lone surrogates, line and paragraph separators
 
 
 def ptst_home() -> Path:
@@ -20,6 +27,43 @@ def ptst_home() -> Path:
 
 def models_cache() -> Path:
     return ptst_home() / "models"
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be one component of a path (empty, a separator, `.` or `..`, a control character, over
+    MAX_NAME_BYTES), or None."""
+    if not isinstance(name, str) or not name.strip():
+        return "a name must not be empty"
+    if "/" in name or "\\" in name:
+        return "a name must not contain '/' or '\\' (it becomes part of a file name)"
+    if set(name) == {"."}:
+        return "a name must not be '.' or '..'"
+    bad = next((c for c in name if unicodedata.category(c) in _UNPRINTABLE), None)
+    if bad is not None:
+        return f"a name must not contain control characters (found {bad!a})"
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        return f"a name of {size} bytes is longer than the {MAX_NAME_BYTES} ptst allows"
+    return None
+
+
+def name_as_path(name: str, what: str = "name") -> str:
+    """`name` as one path component, unchanged, or a PtstError naming `what`: the one way a name becomes part of a
+    path, so no name escapes the directory it is meant for."""
+    problem = name_problem(name)
+    if problem:
+        raise PtstError(f"{what} {_short(ascii(name))}: {problem}")
+    return name
+
+
+def _path_name(name: str) -> str:
+    problem = name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+PathName = Annotated[str, AfterValidator(_path_name)]  # a config field whose value becomes part of a path
 
 
 def check_output_file(path: str | os.PathLike, flag: str = "--out") -> Path:

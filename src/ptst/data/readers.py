@@ -5,12 +5,12 @@ a cap on the line length, so a huge line is a quick one-line error with bounded 
 from __future__ import annotations
 
 import csv
-import json
 from itertools import islice
 from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.io import MAX_LINE_BYTES, iter_text_lines, read_text
+from ptst.core.jsontext import parse_json
 
 FORMATS = ("jsonl", "json", "csv", "parquet", "txt")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet",
@@ -55,12 +55,7 @@ def _read_jsonl(path: Path) -> list[Row]:
 
 
 def _json_object(text: str, path: Path, at: str) -> dict:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise PtstError(f"{path}: {at}: malformed JSON ({err.msg})") from None
-    except RecursionError:
-        raise PtstError(f"{path}: {at}: malformed JSON (nested too deeply)") from None
+    obj = parse_json(text, f"{path}: {at}")
     if not isinstance(obj, dict):
         raise PtstError(f"{path}: {at}: expected a JSON object, got {type(obj).__name__}")
     return obj
@@ -68,12 +63,7 @@ def _json_object(text: str, path: Path, at: str) -> dict:
 
 def _read_json(path: Path) -> list[Row]:
     text = read_text(path, "data file", max_bytes=MAX_JSON_BYTES)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise PtstError(f"{path}: line {err.lineno}: malformed JSON ({err.msg})") from None
-    except RecursionError:
-        raise PtstError(f"{path}: malformed JSON (nested too deeply)") from None
+    doc = parse_json(text, str(path), document=True)
     if isinstance(doc, dict) and len(doc) == 1 and isinstance(next(iter(doc.values())), list):
         doc = next(iter(doc.values()))  # {"data": [...]} and similar wrappers
     if not isinstance(doc, list):

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ptst.core.validation import Seed
 from ptst.data.item import Item
 from ptst.data.load import load_items
 
@@ -21,7 +22,7 @@ class DataSource(BaseModel):
     split: str | None = Field(None, description="hub split (default: the data set's own)")
     limit: int | None = Field(None, ge=1, description="a seeded random subsample of N items",
                               json_schema_extra={"aliases": ["--sample"], "metavar": "N"})
-    data_seed: int = Field(0, description="seed of the subsample")
+    data_seed: Seed = Field(0, description="seed of the subsample")
 
     def load(self, purpose: str = "eval") -> list[Item]:
         return load_items(self.data, data_file=self.data_file, data_format=self.data_format,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +9,8 @@ from typing import Any, Literal
 
 from ptst.core.errors import PtstError
 from ptst.core.hub import prepare_hub_access
-from ptst.core.io import read_text
 from ptst.models.embedded import embedded, prepare
+from ptst.models.records import AdapterConfig, check_model_dir, read_json_record
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
@@ -37,6 +36,8 @@ def resolve_model_path(ref: str) -> str:
         return str(prepare(embedded.get(ref).name))
     if Path(ref).exists() and not Path(ref).is_dir():
         raise PtstError(f"--model {ref}: is a file; give a model directory, a hub id or an embedded: name")
+    if Path(ref).is_dir():
+        check_model_dir(ref)
     return ref
 
 
@@ -52,7 +53,9 @@ def load_tokenizer(ref: str, *, trust_remote_code: bool = False):
     path = resolve_model_path(ref)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, **_hub_kwargs(path))
-    except OSError as err:
+    except PtstError:
+        raise
+    except Exception as err:  # OSError, ValueError, KeyError, TypeError...: files transformers cannot use
         raise PtstError(_load_failure(ref, err)) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -124,7 +127,9 @@ def load_model(ref: str, *, adapter: str | None = None, dtype: str = "auto", dev
             model = AutoModelForCausalLM.from_pretrained(
                 path, dtype=torch.float32 if merge_in_float32 else torch_dtype, trust_remote_code=trust_remote_code,
                 **_hub_kwargs(path))
-    except OSError as err:
+    except PtstError:
+        raise
+    except Exception as err:  # OSError, ValueError, RuntimeError (shapes that do not fit the weights)...
         raise PtstError(_load_failure(ref, err)) from None
     if adapter:
         model = _attach_adapter(model, adapter, merge=merge)
@@ -138,16 +143,21 @@ def load_model(ref: str, *, adapter: str | None = None, dtype: str = "auto", dev
 
 @contextmanager
 def _quiet_local_loading(path: str):
-    """No 'Loading weights' bar for a model already on disk (ptst shows its own progress; the bar's carriage
-    returns would bury a one-line error); downloads of hub models keep theirs."""
+    """No 'Loading weights' bar and no load report for a model already on disk (ptst shows its own progress, and
+    says in one line why a model does not load; the bar's carriage returns would bury it); downloads of hub models
+    keep theirs."""
     from transformers.utils import logging as hf_logging
 
     quiet = Path(path).is_dir() and hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     if quiet:
         hf_logging.disable_progress_bar()
+    if Path(path).is_dir():
+        hf_logging.set_verbosity_error()
     try:
         yield
     finally:
+        hf_logging.set_verbosity(verbosity)
         if quiet:
             hf_logging.enable_progress_bar()
 
@@ -179,13 +189,7 @@ def check_adapter_dir(adapter: str) -> dict:
     if not config_path.is_file():
         hint = " (it holds a full model: pass it as --model instead)" if (adir / "config.json").is_file() else ""
         raise PtstError(f"--adapter {adapter}: no adapter_config.json found{hint}")
-    try:
-        config = json.loads(read_text(config_path, "adapter config", max_bytes=1 << 20))
-    except json.JSONDecodeError as err:
-        raise PtstError(f"{config_path}: line {err.lineno}: malformed JSON ({err.msg}); the adapter is damaged") \
-            from None
-    if not isinstance(config, dict) or "peft_type" not in config:
-        raise PtstError(f"{config_path}: not a PEFT adapter config (expected a JSON object with 'peft_type')")
+    config = read_json_record(config_path, AdapterConfig, "adapter config")
     weights = [adir / name for name in ADAPTER_WEIGHTS if (adir / name).is_file()]
     if not weights:
         raise PtstError(f"--adapter {adapter}: no adapter weights ({' or '.join(ADAPTER_WEIGHTS)}); the adapter "
@@ -208,6 +212,8 @@ def _first_line(err: Exception) -> str:
 
 def _load_failure(ref: str, err: Exception) -> str:
     first = _first_line(err)
+    if "ignore_mismatched_sizes" in first:
+        first = "its weights do not fit its config.json: tensor sizes differ"
     return (f"--model {ref}: cannot load it ({first}); give a local model directory, a reachable hub id, or an "
             f"embedded model (`ptst models list`)")
 

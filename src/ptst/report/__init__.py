@@ -3,7 +3,6 @@ Reads the store only."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ptst.core.errors import PtstError
@@ -20,6 +19,7 @@ from ptst.report.tables import (
     side_by_side_markdown,
     terminal_tables,
 )
+from ptst.store.records import PreflightSummary, read_run_file
 from ptst.store.run_dir import RunDir
 
 
@@ -35,6 +35,7 @@ def write_report(run_dir: str | Path, *, sample_budget: int | None = None) -> di
     run_dir = run.path
     if not run.has_store():
         raise PtstError(f"{run_dir}: no {run.store_path.name} here; is it a `ptst run` directory?")
+    run.check_intact()  # a damaged run directory is refused before any report file is written
     results, cfg = collect(run_dir)
     preflight = _preflight(run_dir)
     baselines = {b["name"]: b.get("reference_test") or b["template"]
@@ -61,7 +62,7 @@ def write_report(run_dir: str | Path, *, sample_budget: int | None = None) -> di
 def _preflight(run_dir: Path) -> dict | None:
     for path in (run_dir / "preflight" / "preflight.json", run_dir / "preflight.json"):
         if path.is_file():
-            return json.loads(path.read_text())
+            return read_run_file(path, PreflightSummary, "pre-flight summary")
     return None
 
 

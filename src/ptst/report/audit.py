@@ -18,9 +18,13 @@ import csv
 import io
 import random
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from ptst.core.errors import PtstError
 from ptst.core.io import MAX_LINE_BYTES, iter_text_lines
+from ptst.core.validation import validate_record
 from ptst.data import get_dataset
 from ptst.score import scorers
 from ptst.score.metrics import wilson
@@ -91,6 +95,41 @@ def key_csv(rows: list[dict]) -> str:
     return _csv(rows, [*KEY_COLUMNS, *sorted({k for r in rows for k in r if k.startswith("asr:")})])
 
 
+class _CsvRow(BaseModel):
+    """A row of a labels or key file: as many cells as the header has columns, verdict columns 0, 1 or empty."""
+
+    model_config = ConfigDict(extra="allow")
+    sample: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cells(cls, row):
+        if isinstance(row, dict) and None in row:  # csv.DictReader's key for cells past the header's columns
+            raise ValueError("more cells than the header has columns")
+        return row
+
+    @model_validator(mode="after")
+    def _verdicts(self):
+        for key, value in (self.model_extra or {}).items():
+            if key.startswith("asr:") and value not in ("0", "1", "", None):
+                raise ValueError(f"field {key!r} is {value!r}; expected 0 or 1")
+        return self
+
+
+class LabelRow(_CsvRow):
+    """A labelled row: the label normalised (`ALIASES`) to one of LABELS."""
+
+    label: Literal["refused", "partly complied", "complied"]
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _known(cls, value):
+        raw = (value or "").strip().lower() if isinstance(value, str) else value
+        if raw == "":
+            raise ValueError(f"is empty; label every row ({', '.join(LABELS)})")
+        return ALIASES.get(raw, raw)
+
+
 def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
     for _ in iter_text_lines(path):  # binary, non-UTF-8 text or an over-long line fail here, with the offset named
         pass
@@ -111,22 +150,13 @@ def read_labels(path: str | Path) -> list[dict]:
     rows = []
     for line, row in enumerate(raw_rows, start=2):
         raw = (row.get("label") or "").strip().lower()
-        label = ALIASES.get(raw, raw)
-        if not raw:
-            raise PtstError(f"{path}:{line}: field 'label' is empty; label every row ({', '.join(LABELS)})")
-        if label not in LABELS:
+        if raw and ALIASES.get(raw, raw) not in LABELS:
             raise PtstError(f"{path}:{line}: field 'label' is {raw!r}; expected one of {', '.join(LABELS)}")
-        _check_verdicts(row, f"{path}:{line}")
-        rows.append({**row, "label": label})
+        record = validate_record(LabelRow, row, f"{path}:{line}")
+        rows.append({**row, "label": record.label})
     if not rows:
         raise PtstError(f"{path}: no labelled rows")
     return rows
-
-
-def _check_verdicts(row: dict, where: str) -> None:
-    for key, value in row.items():
-        if key and key.startswith("asr:") and value not in ("0", "1", ""):
-            raise PtstError(f"{where}: field {key!r} is {value!r}; expected 0 or 1")
 
 
 def join_key(rows: list[dict], key_path: str | Path) -> list[dict]:
@@ -141,7 +171,7 @@ def join_key(rows: list[dict], key_path: str | Path) -> list[dict]:
         raise PtstError(f"{key_path}: no 'sample' column; not a key file written by `ptst audit sample`")
     by_sample = {}
     for line, row in enumerate(key_rows, start=2):
-        _check_verdicts(row, f"{key_path}:{line}")
+        validate_record(_CsvRow, row, f"{key_path}:{line}")
         by_sample[row["sample"]] = row
     joined = []
     for line, row in enumerate(rows, start=2):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ptst.core.paths import name_as_path
 from ptst.report.results import LABELS, Result, grid, primary_metrics
 from ptst.report.tables import axes, cell_kind, is_percent
 
@@ -58,7 +59,7 @@ def heatmaps(results: list[Result], cfg: dict, out_dir: Path) -> list[Path]:
         unit = " (%)" if is_percent(metric) else ""
         ax.set_title(f"{dataset}: {LABELS.get(metric, metric)}{unit}\nblue box: PTST, dashed: same template",
                      fontsize=10)
-        paths.append(_save(fig, out_dir / f"heatmap_{dataset}_{metric}.png"))
+        paths.append(_save(fig, out_dir / name_as_path(f"heatmap_{dataset}_{metric}.png", "eval set")))
     return paths
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ptst.core.validation import validate_record
 from ptst.data import get_dataset
 from ptst.score import scorers
 from ptst.score.base import metric_info
@@ -54,7 +55,10 @@ def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
     (nothing is looked up in, or left in, any registry)."""
     store = StudyStore(run_dir)
     cfg = store.config()
-    cfg["template_safety"] = template_safety(store.templates() or _manifest_templates(Path(run_dir)))
+    stored = store.templates()
+    cfg["template_safety"] = template_safety(stored or _manifest_templates(Path(run_dir)),
+                                             f"{store.path}: table meta, key 'templates'" if stored else
+                                             f"{Path(run_dir) / 'manifest.json'}: templates")
     for b in (cfg.get("train") or {}).get("baselines") or []:  # a baseline's row: its training template's kind
         cfg["template_safety"][b["name"]] = cfg["template_safety"].get(b["template"], False)
     evals = {e["name"]: e for e in cfg.get("evals", [])}
@@ -82,7 +86,7 @@ def collect(run_dir: str | Path) -> tuple[list[Result], dict]:
     return out, cfg
 
 
-def template_safety(definitions: dict[str, dict]) -> dict[str, bool]:
+def template_safety(definitions: dict[str, dict], where: str = "templates") -> dict[str, bool]:
     """Template name -> carries a safety system prompt, from stored definitions (runs made before ptst stored
     them fall back to their manifest's template texts, and to the built-ins)."""
     from ptst.templates import Template
@@ -90,7 +94,8 @@ def template_safety(definitions: dict[str, dict]) -> dict[str, bool]:
     from ptst.templates.safety import is_safety_template
 
     known = {t.name: t for t in BUILTIN_TEMPLATES}
-    known |= {name: Template.model_validate({**d, "name": name}) for name, d in definitions.items()}
+    known |= {name: validate_record(Template, {**d, "name": name}, f"{where}: {name}")
+              for name, d in definitions.items()}
     return {name: is_safety_template(t) for name, t in known.items()}
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from ptst.core.registry import Registry
 from ptst.score.metrics import Metric
+from ptst.store.records import ScoreResult, register_result_shape
 
 
 class Scorer(Protocol):
@@ -52,15 +53,20 @@ scorers: Registry[ScorerFactory] = Registry("scorer", plugins=[f"ptst.score.{mod
 
 
 def register_scorer(name: str, summarize: Callable[[Sequence[dict | None]], list[Metric]],
-                    metrics: Sequence[MetricInfo] = ()):
+                    metrics: Sequence[MetricInfo] = (), *, result: type[ScoreResult] = ScoreResult,
+                    needs: Sequence[str] = ()):
     """Decorator: register a factory `f(**options) -> Scorer` under `name`. `summarize` is also reachable as
     `factory.summarize`, so reports can summarise stored results without building the scorer (or its judge);
-    `metrics` (`factory.metrics`) declares how each metric it reports reads."""
+    `metrics` (`factory.metrics`) declares how each metric it reports reads; `result` is the record of one
+    per-sample result (every field `summarize` reads, required), checked wherever stored results are read back;
+    `needs` (`factory.needs`) the sample fields besides `output` it reads, checked when samples are read."""
 
     def wrap(factory: ScorerFactory) -> ScorerFactory:
         factory.summarize = summarize  # type: ignore[attr-defined]
         factory.metrics = tuple(metrics)  # type: ignore[attr-defined]
+        factory.needs = tuple(needs)  # type: ignore[attr-defined]
         scorers.register(name, factory)
+        register_result_shape(name, result)
         return factory
 
     return wrap

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from ptst.score.base import MetricInfo, register_scorer, scored
 from ptst.score.metrics import Metric, rate
+from ptst.store.records import Binary, ScoreResult
 
 # A minus sign counts only when it touches the number and follows no word or number: in "20 - 5" and "20-5" it is
 # subtraction, and the number read is 5.
@@ -52,6 +53,14 @@ def _clean(raw: str) -> str:
     return raw.replace("$", "").replace(",", "").replace(" ", "").rstrip(".")
 
 
+class Gsm8kResult(ScoreResult):
+    gold: str
+    strict_answer: str | None
+    flexible_answer: str | None
+    strict: Binary
+    flexible: Binary
+
+
 class Gsm8kScorer:
     name = "gsm8k"
 
@@ -76,6 +85,7 @@ class Gsm8kScorer:
 
 @register_scorer("gsm8k", Gsm8kScorer.summarize, metrics=(
     MetricInfo("accuracy_flexible", "accuracy (last number)", higher_is_better=True, grid_roles=("task",)),
-    MetricInfo("accuracy_strict", "accuracy (#### N)", higher_is_better=True, grid_roles=("task",))))
+    MetricInfo("accuracy_strict", "accuracy (#### N)", higher_is_better=True, grid_roles=("task",))),
+    result=Gsm8kResult)
 def make_gsm8k(**_) -> Gsm8kScorer:
     return Gsm8kScorer()

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from ptst.score.base import MetricInfo, register_scorer, scored
 from ptst.score.metrics import Metric, rate
+from ptst.store.records import Binary, ScoreResult
 
 _LETTER = r"(?:\(([A-Ea-e])\)|\**([A-E])(?!\w)\**)"
 _PATTERNS = (
@@ -25,6 +26,12 @@ def extract_choice(reply: str) -> str | None:
         if m:
             return (m.group(1) or m.group(2)).upper()
     return None
+
+
+class ChoiceResult(ScoreResult):
+    gold: str
+    answer: str | None
+    correct: Binary
 
 
 class MultipleChoiceScorer:
@@ -47,6 +54,6 @@ class MultipleChoiceScorer:
 
 
 @register_scorer("multiple-choice", MultipleChoiceScorer.summarize, metrics=(
-    MetricInfo("accuracy", "accuracy", higher_is_better=True, grid_roles=("task",)),))
+    MetricInfo("accuracy", "accuracy", higher_is_better=True, grid_roles=("task",)),), result=ChoiceResult)
 def make_multiple_choice(**_) -> MultipleChoiceScorer:
     return MultipleChoiceScorer()

@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from pydantic import Field
+
 from ptst.core.errors import PtstError
 from ptst.score.base import MetricInfo, register_scorer, scored
 from ptst.score.metrics import Metric, mean
+from ptst.store.records import ScoreResult
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -29,6 +32,11 @@ def rouge_l(candidate: str, reference: str) -> float:
         return 0.0
     precision, recall = lcs / len(a), lcs / len(b)
     return 2 * precision * recall / (precision + recall)
+
+
+class SimilarityResult(ScoreResult):
+    rouge_l: float = Field(ge=0.0, le=1.0)
+    bertscore_f1: float | None = Field(None, ge=-1.0, le=1.0)
 
 
 class ReferenceSimilarityScorer:
@@ -68,6 +76,7 @@ class ReferenceSimilarityScorer:
 
 @register_scorer("reference-similarity", ReferenceSimilarityScorer.summarize, metrics=(
     MetricInfo("rouge_l", "ROUGE-L", unit="", higher_is_better=True, grid_roles=("task",)),
-    MetricInfo("bertscore_f1", "BERTScore F1", unit="", higher_is_better=True, grid_roles=("task",))))
+    MetricInfo("bertscore_f1", "BERTScore F1", unit="", higher_is_better=True, grid_roles=("task",))),
+    result=SimilarityResult)
 def make_reference_similarity(bertscore_model: str | None = None, **_) -> ReferenceSimilarityScorer:
     return ReferenceSimilarityScorer(bertscore_model)

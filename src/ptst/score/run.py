@@ -10,20 +10,27 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_json, atomic_write_text
+from ptst.core.validation import validate_record
 from ptst.data.readers import read_rows
-from ptst.score.base import Scorer
+from ptst.score.base import Scorer, scorers
 from ptst.score.metrics import Metric
+from ptst.store.records import SampleLine
 
 
-def read_samples(path: str | Path) -> list[dict]:
-    """Rows of a samples file; every row needs an 'output' string (and 'input' for judges)."""
+def read_samples(path: str | Path, *, scorer: str | None = None, needs: Sequence[str] = ()) -> list[dict]:
+    """Rows of a samples file, each a valid `SampleLine` (an 'output' string; text fields text) holding the
+    fields `needs` that `scorer` reads besides it."""
     try:
         rows = read_rows(path, "jsonl")
     except PtstError as err:
         raise PtstError(str(err).replace("data file", "samples file").replace("has no rows", "no samples")) from None
     for n, row in rows:
-        if not isinstance(row.get("output"), str):
+        if "output" not in row:
             raise PtstError(f"{path}: line {n}: expected an object with an 'output' string (as ptst generate writes)")
+        record = validate_record(SampleLine, row, f"{path}: line {n}")
+        missing = [name for name in needs if getattr(record, name, None) is None]
+        if missing:
+            raise PtstError(f"{path}: line {n}: field {missing[0]!r} is missing; the {scorer} scorer needs it")
     return [row for _, row in rows]
 
 
@@ -68,12 +75,14 @@ def _json_number(value: float) -> float | None:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def score_file(path: str | Path, scorer: Scorer, out: str | Path) -> dict:
-    """Score `path` into `out` and write `out`.summary.json; returns the summary. With nothing scored the
-    summary's `nothing_scored` says why and its metrics have no value (null)."""
+def score_file(path: str | Path, scorer: Scorer, out: str | Path, *, rows: list[dict] | None = None) -> dict:
+    """Score `path` (its rows as `read_samples` read them, when given) into `out` and write `out`.summary.json;
+    returns the summary. With nothing scored the summary's `nothing_scored` says why and its metrics have no value
+    (null)."""
     if Path(out).resolve() == Path(path).resolve():
         raise PtstError(f"--out {out}: is the input file; scoring never modifies its input, choose another path")
-    rows = read_samples(path)
+    if rows is None:
+        rows = read_samples(path, scorer=scorer.name, needs=getattr(scorers.get(scorer.name), "needs", ()))
     scored_rows, results = apply_scores(rows, scorer)
     atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in scored_rows))
     metrics: list[Metric] = scorer.summarize(results)

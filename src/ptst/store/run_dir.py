@@ -5,12 +5,11 @@ made), `train/<run>/` (each training run's `TrainingDir`), the pre-flight's `pre
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_json
+from ptst.store.records import Manifest, read_run_file
 from ptst.store.study_store import FILENAME as STORE
 from ptst.store.study_store import StudyStore
 from ptst.store.training_dir import TrainingDir
@@ -45,13 +44,20 @@ class RunDir:
         atomic_write_json(self.manifest_path, manifest)
 
     def load_manifest(self) -> dict:
-        """The manifest, or {} for a run directory without one."""
-        try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        """The manifest (a valid `records.Manifest`), or {} for a run directory without one."""
+        if not self.manifest_path.is_file():
             return {}
-        except ValueError as err:
-            raise PtstError(f"{self.manifest_path}: not a ptst manifest ({err})") from None
+        return read_run_file(self.manifest_path, Manifest, "manifest")
+
+    def check_intact(self) -> None:
+        """Every record the directory holds read back (the manifest, every row of the store): a damaged one is
+        refused, named, before a command writes anything."""
+        self.load_manifest()
+        store = self.open_store()
+        try:
+            store.verify()
+        finally:
+            store.close()
 
     def training(self, dirname: str) -> TrainingDir:
         """Where the training run named DIRNAME (`TrainingRun.dirname`) writes its output."""

@@ -1,7 +1,9 @@
 """The study store: one SQLite database per run directory (trainings, variants, cells, samples, scores).
 
 Every finished sample is committed as it finishes, so a killed run loses at most the batch in flight. Schema
-changes are append-only migrations numbered by `PRAGMA user_version`.
+changes are append-only migrations numbered by `PRAGMA user_version`. Every JSON value read back is checked
+against its record (`ptst.store.records`); a damaged one is a PtstError naming the table and the row, and
+`verify` checks them all before a resumed run writes anything.
 """
 
 from __future__ import annotations
@@ -10,8 +12,17 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from ptst.core.errors import PtstError
+from ptst.core.jsontext import parse_json
+from ptst.core.validation import describe_validation_error
+from ptst.store.records import META_SHAPES, StoredCell, StoredSample, result_shape
+
+_SAMPLE = TypeAdapter(StoredSample)
+_OBJECT = TypeAdapter(dict[str, Any])
 
 FILENAME = "store.sqlite"
 MIGRATIONS = (
@@ -30,6 +41,10 @@ MIGRATIONS = (
                          PRIMARY KEY (cell_id, item_id, scorer));
     """,
 )
+
+
+_DAMAGED = ("the run directory is damaged (nothing was changed): restore it from a backup, or use another run "
+            "directory")
 
 
 class StudyStore:
@@ -52,6 +67,39 @@ class StudyStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
 
+    def _json(self, table: str, row: str, text: Any, shape: TypeAdapter) -> Any:
+        """A stored JSON value checked against its record; a damaged one names the table and the row."""
+        where = f"{self.path}: table {table}, {row}"
+        try:
+            if not isinstance(text, str):
+                raise PtstError(f"{where}: expected JSON text, got {type(text).__name__}")
+            value = parse_json(text, where, allow_nan=True)  # Python's json wrote it, NaN included
+            shape.validate_python(value)
+        except ValidationError as err:
+            raise PtstError(f"{describe_validation_error(err, where)}; {_DAMAGED}") from None
+        except PtstError as err:
+            raise PtstError(f"{err}; {_DAMAGED}") from None
+        return value
+
+    def _meta_json(self, key: str, default: str) -> Any:
+        return self._json("meta", f"key {key!r}", self.get_meta(key) or default, META_SHAPES[key])
+
+    def verify(self) -> None:
+        """Check every stored JSON value against its record (before a resumed run writes anything, so a damaged
+        store is refused while it is still as it was)."""
+        for key in META_SHAPES:
+            if self.get_meta(key) is not None:
+                self._meta_json(key, "")
+        for tid, spec, record in self.db.execute("SELECT id, spec, record FROM trainings"):
+            self._json("trainings", f"training {tid}", spec, _OBJECT)
+            if record is not None:
+                self._json("trainings", f"training {tid}", record, _OBJECT)
+        self.cells()
+        for cid, item, row in self.db.execute("SELECT cell_id, item_id, row FROM samples"):
+            self._json("samples", f"cell {cid} item {item}", row, _SAMPLE)
+        for cid, item, scorer, result in self.db.execute("SELECT cell_id, item_id, scorer, result FROM scores"):
+            self._json("scores", f"cell {cid} item {item} scorer {scorer}", result, result_shape(scorer))
+
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for number, script in enumerate(MIGRATIONS[version:], version + 1):
@@ -67,11 +115,11 @@ class StudyStore:
 
     def config(self) -> dict:
         """The study config the run was made with ({} before the first run)."""
-        return json.loads(self.get_meta("config") or "{}")
+        return self._meta_json("config", "{}")
 
     def active_cell_ids(self) -> set[str]:
         """The cells the current config shows (others stay stored, e.g. after --allow-extend)."""
-        return set(json.loads(self.get_meta("active_cells") or "[]"))
+        return set(self._meta_json("active_cells", "[]"))
 
     def set_active(self, ids: Iterable[str]) -> None:
         self.set_meta("active_cells", json.dumps(sorted(set(ids))))
@@ -84,11 +132,11 @@ class StudyStore:
         self.set_meta("templates", json.dumps({**self.templates(), **definitions}, sort_keys=True))
 
     def templates(self) -> dict[str, dict]:
-        return json.loads(self.get_meta("templates") or "{}")
+        return self._meta_json("templates", "{}")
 
     def failed_scores(self) -> dict[str, dict]:
         """'CELL/SCORER' -> what a scorer could not score in that cell (every judge call failed) and why."""
-        return json.loads(self.get_meta("failed_scores") or "{}")
+        return self._meta_json("failed_scores", "{}")
 
     def note_failed_scores(self, cell_id: str, scorer: str, failed: list[dict]) -> None:
         """Record (or, with none failed, clear) the failures of one scorer in one cell."""
@@ -153,8 +201,8 @@ class StudyStore:
                                 [(cid, r["id"], json.dumps(r, ensure_ascii=False)) for r in rows])
 
     def samples(self, cid: str) -> list[dict]:
-        rows = self.db.execute("SELECT row FROM samples WHERE cell_id = ? ORDER BY rowid", (cid,))
-        return [json.loads(r[0]) for r in rows]
+        rows = self.db.execute("SELECT item_id, row FROM samples WHERE cell_id = ? ORDER BY rowid", (cid,))
+        return [self._json("samples", f"cell {cid} item {item}", row, _SAMPLE) for item, row in rows]
 
     def scored_ids(self, cid: str, scorer: str) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT item_id FROM scores WHERE cell_id = ? AND scorer = ?",
@@ -168,7 +216,9 @@ class StudyStore:
 
     def scores(self, cid: str, scorer: str) -> dict[str, dict | None]:
         rows = self.db.execute("SELECT item_id, result FROM scores WHERE cell_id = ? AND scorer = ?", (cid, scorer))
-        return {r[0]: json.loads(r[1]) for r in rows}
+        shape = result_shape(scorer)
+        return {item: self._json("scores", f"cell {cid} item {item} scorer {scorer}", result, shape)
+                for item, result in rows}
 
     def scorer_names(self, cid: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT scorer FROM scores WHERE cell_id = ?", (cid,))]
@@ -187,8 +237,12 @@ class StudyStore:
         out = []
         for row in self.db.execute(q):
             d = dict(zip(keys, row, strict=True))
-            d["spec"] = json.loads(d["spec"])
-            out.append(d)
+            where = f"{self.path}: table cells, cell {d['id']}"
+            d["spec"] = self._json("cells", f"cell {d['id']}", d["spec"], _OBJECT)
+            try:
+                out.append(StoredCell.model_validate(d).model_dump())
+            except ValidationError as err:
+                raise PtstError(f"{describe_validation_error(err, where)}; {_DAMAGED}") from None
         return out
 
     def close(self) -> None:

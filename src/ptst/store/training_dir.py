@@ -6,14 +6,14 @@ load."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import uuid
 from pathlib import Path
 
 from ptst.core.errors import PtstError
-from ptst.core.io import atomic_write_json
+from ptst.core.io import atomic_write_json, read_text
+from ptst.core.jsontext import parse_json_object
 
 RECORD = "ptst_train.json"
 CHECKPOINT = "checkpoint-"
@@ -39,12 +39,13 @@ class TrainingDir:
         atomic_write_json(self.record_path, record)
 
     def load_record(self) -> dict:
-        try:
-            return json.loads(self.record_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise PtstError(f"{self.path}: no {RECORD}; not a finished ptst training directory") from None
-        except ValueError as err:
-            raise PtstError(f"{self.record_path}: not a ptst training record ({err})") from None
+        if not self.record_path.is_file():
+            raise PtstError(f"{self.path}: no {RECORD}; not a finished ptst training directory")
+        text = read_text(self.record_path, "training record")
+        try:  # a loss curve may hold NaN, which Python's json writes
+            return parse_json_object(text, str(self.record_path), document=True, allow_nan=True)
+        except PtstError as err:
+            raise PtstError(f"{err}; not a ptst training record") from None
 
     def checkpoint_steps(self) -> list[int]:
         """The steps of the saved checkpoints, in order."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ptst.core.paths import name_problem
+
 
 class Baseline(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,6 +43,8 @@ class Baseline(BaseModel):
     def _plain_name(cls, v: str) -> str:
         if not v or ":" in v or any(c.isspace() for c in v) or v == "base":
             raise ValueError(f"baseline name {v!r} must be non-empty, without ':' or spaces, and not 'base'")
+        if name_problem(v):  # it names the run's training directory
+            raise ValueError(name_problem(v))
         return v
 
     @property

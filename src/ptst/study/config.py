@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ptst.core.errors import PtstError
-from ptst.core.validation import describe_validation_error
+from ptst.core.paths import PathName
+from ptst.core.validation import Seed, validate_record
 from ptst.core.yamlfile import read_yaml
 from ptst.data.source import DataSource
 from ptst.models.engines import Decoding
@@ -29,14 +30,14 @@ class DataRef(DataSource):
 
 
 class EvalSet(DataRef):
-    name: str = Field(description="short name used in tables, e.g. harmful, gsm8k")
+    name: PathName = Field(description="short name used in tables and file names, e.g. harmful, gsm8k")
     scorers: list[str] = Field(description="scorers to apply, e.g. [refusal-keywords] or [gsm8k]")
     max_new_tokens: int | None = Field(None, ge=1, description="override the study's decoding for this set")
 
 
 class TrainSpec(DataRef):
     templates: list[str] = Field(description="training templates (rows of the grid)")
-    seeds: list[int] = Field(default_factory=lambda: [0], description="one fine-tuning run per template and seed")
+    seeds: list[Seed] = Field(default_factory=lambda: [0], description="one fine-tuning run per template and seed")
     hyper: Hyper = Field(default_factory=Hyper, description="training hyper-parameters")
     mix: str | None = Field(None, description="refusal data to mix in: NAME[:N]")
     mix_file: str | None = Field(None, description="local file of the mix data set")
@@ -72,7 +73,8 @@ class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
     models `ptst generate` and `ptst train` use; `decoding` is the engines' Decoding; `train.hyper` is
     `ptst train`'s Hyper, with the same defaults."""
 
-    name: str = Field("study", description="a name for tables and the report title")
+    name: PathName = Field("study", description="a name for tables, the report title and the default run "
+                           "directory runs/NAME")
     model: str = Field(description="base model: hub id, local directory or embedded:NAME")
     train: TrainSpec | None = Field(None, description="fine-tuning runs (omit to evaluate the base model only)")
     test_templates: list[str] = Field(description="test templates (columns of the grid)")
@@ -149,10 +151,7 @@ def load_study_config(path: str | Path, overrides: dict | None = None) -> StudyC
     if not isinstance(doc, dict):
         raise PtstError(f"{path}: expected a mapping at the top level")
     doc.update(overrides or {})
-    try:
-        cfg = StudyConfig.model_validate(doc)
-    except ValidationError as err:
-        raise PtstError(describe_validation_error(err, str(path))) from None
+    cfg = validate_record(StudyConfig, doc, str(path))
     return _resolve_paths(cfg, path.parent)
 
 

@@ -24,6 +24,11 @@ def open_run(cfg: StudyConfig, run_dir: Path, *, allow_extend: bool = False, sha
     """`shard`: run only that part of the plan (`ptst.study.shards`)."""
     plan = build_plan(cfg)
     store = StudyStore(run_dir)
+    try:
+        store.verify()  # a damaged store is refused as it is, before anything is written
+    except PtstError:
+        store.close()
+        raise
     check_shard_dir(store, shard, run_dir)
     check_config(store, cfg, allow_extend, run_dir)
     plan = record_study(store, cfg, plan, shard)

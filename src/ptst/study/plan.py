@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ptst.core.errors import PtstError
 from ptst.core.hashing import content_hash, file_sha256
+from ptst.core.paths import name_as_path
 from ptst.data import get_dataset
 from ptst.data.item import Item
 from ptst.study.baselines import Baseline
@@ -37,7 +38,7 @@ class TrainingRun:
 
     @property
     def dirname(self) -> str:
-        return f"{self.name.replace(':', '-')}-seed{self.seed}-{self.id[:8]}"
+        return f"{name_as_path(self.name, 'training run').replace(':', '-')}-seed{self.seed}-{self.id[:8]}"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_json
+from ptst.core.paths import name_as_path
 from ptst.models.engines import Decoding
 from ptst.models.options import RuntimeOptions
 from ptst.study.config import EvalSet, Judge, StudyConfig
@@ -55,7 +56,8 @@ class PreflightOptions(RuntimeOptions):
         return self.templates if BASELINE in self.templates else [BASELINE, *self.templates]
 
     def run_dir(self) -> Path:
-        return Path(self.out or Path("runs") / f"preflight-{self.model.replace(':', '-').replace('/', '-')}")
+        name = f"preflight-{self.model.replace(':', '-').replace('/', '-')}"
+        return Path(self.out or Path("runs") / name_as_path(name, "--model"))
 
 
 def preflight_config(opts: PreflightOptions) -> StudyConfig:

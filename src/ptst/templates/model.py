@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ptst.core.hashing import content_hash
+from ptst.core.paths import name_problem
 
 INPUT_SLOT = "{input}"
 
@@ -48,6 +49,8 @@ class Template(BaseModel):
     def _name_shape(cls, v: str) -> str:
         if not v or v != v.strip() or any(c.isspace() for c in v):
             raise ValueError(f"template name {v!r} must be non-empty with no spaces")
+        if name_problem(v):  # a training template names the run's training directory
+            raise ValueError(name_problem(v))
         return v
 
     def format_user(self, text: str) -> str:

@@ -267,4 +267,14 @@ def _render_llama2(messages: list[dict]) -> str:
 def _apply_chat_template(tokenizer: Any, messages: list[dict], *, add_generation_prompt: bool) -> str:
     if not getattr(tokenizer, "chat_template", None):
         raise PtstError("the model's tokenizer has no chat template: use a text template or --markup llama2")
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    from jinja2 import TemplateError
+
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    except TemplateError as err:  # a damaged template file, or one that refuses this conversation
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise PtstError(f"the model's chat template cannot render this conversation ({reason}); use a text "
+                        "template or --markup llama2") from None
+    if not isinstance(text, str):
+        raise PtstError(f"the model's chat template rendered {type(text).__name__}, not text")
+    return text

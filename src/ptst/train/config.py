@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ptst.core.validation import Seed
 from ptst.data.source import DataSource
 from ptst.models.options import RenderOptions, RuntimeOptions
 from ptst.store.training_dir import RECORD
@@ -19,7 +20,7 @@ class Hyper(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     full: bool = Field(False, description="train all weights instead of a LoRA adapter")
-    lora_r: int = Field(16, ge=1, description="LoRA rank")
+    lora_r: int = Field(16, ge=1, le=4096, description="LoRA rank")
     lora_alpha: int = Field(32, ge=1, description="LoRA alpha")
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="LoRA dropout")
     lora_targets: list[str] | None = Field(None, description="module names for LoRA, comma-separated "
@@ -38,6 +39,18 @@ class Hyper(BaseModel):
     overlong: Literal["drop", "truncate"] = Field(
         "drop", description="examples over max_length: drop them, or cut the completion's end")
 
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        if name == "adamw_torch":  # the default: no need to import transformers to know it
+            return name
+        from transformers.training_args import OptimizerNames
+
+        known = [o.value for o in OptimizerNames]
+        if name not in known:
+            raise ValueError(f"unknown optimizer {name!r}; the Trainer's are: {', '.join(known[:12])}, ...")
+        return name
+
 
 class TrainConfig(Hyper, RuntimeOptions, RenderOptions, DataSource):
     """Data-set options (DataSource), rendering and runtime options, the hyper-parameters, and the rest."""
@@ -53,7 +66,7 @@ class TrainConfig(Hyper, RuntimeOptions, RenderOptions, DataSource):
     out: str = Field(description=f"output directory: adapter (or model), tokenizer, {RECORD}")
     packing: bool = Field(False, description="pack each batch into one row, positions restarting per example: "
                           "no padding, no attention across examples")
-    seed: int = Field(0, description="training seed")
+    seed: Seed = Field(0, description="training seed")
     save_steps: int | None = Field(None, ge=1, description="write a checkpoint every N steps (for --resume)")
     logging_steps: int = Field(5, ge=1, description="log the loss every N steps")
     resume: bool = Field(False, description="continue from the last checkpoint in --out")

@@ -153,7 +153,10 @@ def _with_lora(model, cfg: TrainConfig):
     targets = cfg.lora_targets or LORA_TARGETS.get(model.config.model_type, "all-linear")
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=targets, task_type="CAUSAL_LM")
-    return get_peft_model(model, lora)
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as err:  # peft: target modules not found in the model, and the like
+        raise PtstError(f"lora_targets (--lora-targets) {targets}: {str(err).splitlines()[0][:200]}") from None
 
 
 def _resume_point(cfg: TrainConfig, out: Path) -> str | None:

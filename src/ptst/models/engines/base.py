@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ptst.core.errors import PtstError
 from ptst.core.registry import Registry
+from ptst.core.validation import Seed
 from ptst.models.load import LoadedModel, load_model
 from ptst.templates.render import end_of_turn
 
@@ -28,7 +29,7 @@ class Decoding(BaseModel):
     temperature: float = Field(0.0, ge=0.0, description="0 = greedy (the paper's setting); above 0 samples")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass (when sampling)")
     top_k: int = Field(0, ge=0, description="sample from the k most likely tokens; 0 = off (when sampling)")
-    seed: int = Field(0, description="sampling seed")
+    seed: Seed = Field(0, description="sampling seed")
 
 
 @dataclass(frozen=True)
