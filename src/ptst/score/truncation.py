@@ -8,8 +8,13 @@ from collections.abc import Sequence
 
 from ptst.score.base import MetricInfo, register_scorer, scored
 from ptst.score.metrics import Metric, rate
+from ptst.store.records import Binary, ScoreResult
 
 FINISH_REASONS = ("stop", "length")
+
+
+class TruncationResult(ScoreResult):
+    truncated: Binary
 
 
 class TruncationScorer:
@@ -26,6 +31,6 @@ class TruncationScorer:
 
 @register_scorer("truncation", TruncationScorer.summarize, metrics=(
     MetricInfo("truncated", "replies cut at max_new_tokens", higher_is_better=False, grid_roles=("task",),
-               highlight=False),))
+               highlight=False),), result=TruncationResult)
 def make_truncation(**_) -> TruncationScorer:
     return TruncationScorer()
