@@ -25,6 +25,7 @@ from ptst.core.io import atomic_write_json
 from ptst.core.paths import check_output_dir
 from ptst.core.runlock import lock_holder
 from ptst.report.absent import describe as describe_absent
+from ptst.store.run_dir import RunDir
 from ptst.store.study_store import FILENAME, StudyStore
 from ptst.study.open_run import config_differences
 from ptst.study.strip import has_weights
@@ -139,12 +140,11 @@ def _open(path: Path, scratch: Path) -> Source:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     except sqlite3.DatabaseError as err:
         raise PtstError(f"{path / FILENAME}: not a readable ptst store ({err})") from None
-    manifest_path = path / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    except ValueError as err:
-        raise PtstError(f"{manifest_path}: not valid JSON ({err})") from None
-    return Source(path, db, manifest, meta)
+    try:  # every row read back as its record, on the private copy (the input is never opened for writing)
+        RunDir(scratch).check_intact()
+    except PtstError as err:
+        raise PtstError(str(err).replace(str(scratch), str(path))) from None
+    return Source(path, db, RunDir(path).load_manifest(), meta)
 
 
 def _check_same_study(sources: list[Source]) -> None:
