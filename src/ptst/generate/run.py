@@ -33,19 +33,22 @@ def run_generation(cfg: GenerateConfig, *, progress: bool = True) -> dict:
     loaded = engine.load(cfg.model, adapter=cfg.adapter, dtype=cfg.dtype, device=cfg.device,
                          trust_remote_code=cfg.trust_remote_code)
     written, tokens, start = 0, 0, time.perf_counter()
-    with JsonlAppender(cfg.out) as sink, ProgressBar("generating", len(todo), enabled=progress, rate=True) as bar:
-        def write(rows: list[dict]) -> None:
-            nonlocal written, tokens
-            for row in rows:
-                sink.write(row)
-                tokens += row["output_tokens"]
-            written += len(rows)
-            bar.advance(len(rows), f"{tokens / max(time.perf_counter() - start, 1e-9):.1f} tok/s")
 
-        job = CellJob(items, template, cfg.decoding(), cfg.adapter, cfg.data, write, have=done,
-                      extra={"ptst_version": __version__})
-        prepare_cell(job, loaded, engine, Rendering(cfg.model, cfg.markup, cfg.system_policy))
-        _check_same_run(Path(cfg.out), job.provenance)
+    def write(rows: list[dict]) -> None:
+        nonlocal written, tokens
+        for row in rows:
+            sink.write(row)
+            tokens += row["output_tokens"]
+        written += len(rows)
+        bar.advance(len(rows), f"{tokens / max(time.perf_counter() - start, 1e-9):.1f} tok/s")
+
+    job = CellJob(items, template, cfg.decoding(), cfg.adapter, cfg.data, write, have=done,
+                  extra={"ptst_version": __version__})
+    # every prompt rendered and checked before the output file or the progress display exists: a refused input
+    # is its one error line, and leaves nothing behind
+    prepare_cell(job, loaded, engine, Rendering(cfg.model, cfg.markup, cfg.system_policy))
+    _check_same_run(Path(cfg.out), job.provenance)
+    with JsonlAppender(cfg.out) as sink, ProgressBar("generating", len(todo), enabled=progress, rate=True) as bar:
         generate_cells(engine, loaded, [job], batch_size=cfg.batch_size)
     seconds = time.perf_counter() - start
     return {"written": written, "skipped": len(items) - len(todo), "out": cfg.out, "seconds": seconds,
