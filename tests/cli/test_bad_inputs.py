@@ -286,10 +286,13 @@ case("judge-unreachable", "127.0.0.1:9", lambda t: [
 
 
 class _Refuses401(BaseHTTPRequestHandler):
+    calls = 0
+
     def log_message(self, *args):
         pass
 
     def do_POST(self):
+        type(self).calls += 1
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         body = b'{"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}'
         self.send_response(401)
@@ -358,10 +361,12 @@ def test_out_in_an_unwritable_directory(tmp_path, capfd):
 
 def test_judge_with_a_wrong_key(tmp_path, capfd, wrong_key_endpoint, monkeypatch):
     monkeypatch.setenv("PTST_TEST_KEY", "sk-wrong")
-    err = run_refused(["score", str(_samples(tmp_path)), "--scorer", "rubric", "--base-url", wrong_key_endpoint,
-                       "--judge-model", "j", "--api-key-env", "PTST_TEST_KEY", "--no-cache", "--out",
-                       str(tmp_path / "o.jsonl")], tmp_path, capfd)
+    _Refuses401.calls = 0
+    err = run_refused(["score", str(_samples(tmp_path, n=50)), "--scorer", "rubric", "--base-url",
+                       wrong_key_endpoint, "--judge-model", "j", "--api-key-env", "PTST_TEST_KEY", "--no-cache",
+                       "--out", str(tmp_path / "o.jsonl")], tmp_path, capfd)
     assert "HTTP 401" in err and "sk-wrong" not in err
+    assert _Refuses401.calls == 1 and "the other 49 were not sent" in err  # one call, not fifty
 
 
 def test_a_run_that_fails_validation_leaves_no_run_directory(tmp_path, capfd):

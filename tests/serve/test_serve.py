@@ -21,7 +21,7 @@ QUESTIONS = [f"What is {a} plus {b}? Answer briefly." for a, b in zip(range(3, 3
 
 @pytest.fixture(scope="module")
 def smol_server():
-    server = ServerProcess("--model", SMOL, "--template", "chat:llama", "--max-batch", "8")
+    server = ServerProcess("--model", SMOL, "--template", "chat:llama", "--max-batch", "8", "--dtype", "float32")
     yield server
     server.stop()
 

@@ -70,5 +70,6 @@ def test_a_run_directory_owns_its_manifest_store_and_training_dirs(tmp_path):
     assert run.has_store() and (tmp_path / "run" / "store.sqlite").is_file()
     assert run.training("chat-llama-seed0-90370850").path == tmp_path / "run" / "train" / "chat-llama-seed0-90370850"
     (tmp_path / "run" / "manifest.json").write_text("{not json")
-    with pytest.raises(PtstError, match=r"manifest.json: not a ptst manifest"):
+    with pytest.raises(PtstError, match=r"manifest.json: line 1: malformed JSON .*damaged \(nothing was changed\)"):
         run.load_manifest()
+    assert (tmp_path / "run" / "manifest.json").read_text() == "{not json"

@@ -82,7 +82,17 @@ class OpenAIJudge(_CachedJudge):
         key = os.environ.get(self.api_key_env) or "not-needed"
         client = openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout)
         gate = asyncio.Semaphore(self.concurrency)
-        with ProgressBar(f"judging with {self.model_name}", len(prompts), enabled=progress) as bar:
+        # The first call alone, before the display: a wrong URL, model or key then costs one call (with its
+        # retries), not one per sample, and is reported as one line.
+        first = await self._call(client, prompts[0][2])
+        self._store(prompts[0], rubric_hash, first)
+        if first.text is None:
+            await client.close()
+            skipped = JudgeReply(None, 0, error=f"{first.error}; not attempted: the first call failed")
+            return [first] + [skipped] * (len(prompts) - 1)
+        prompts = prompts[1:]
+        with ProgressBar(f"judging with {self.model_name}", len(prompts) + 1, enabled=progress) as bar:
+            bar.advance()
 
             async def one(p: Prompt) -> JudgeReply:
                 async with gate:
@@ -92,7 +102,7 @@ class OpenAIJudge(_CachedJudge):
                 return reply
 
             try:
-                return list(await asyncio.gather(*(one(p) for p in prompts)))
+                return [first] + list(await asyncio.gather(*(one(p) for p in prompts)))
             finally:
                 await client.close()
 

@@ -56,6 +56,9 @@ def nothing_scored_reason(results: Sequence[dict | None]) -> str | None:
     unread = [r for r in results if r is not None and r.get("status") == "unscored"]
     missing = sum(1 for r in results if r is None)
     if len(failed) == len(results):
+        if len(failed) > 1 and not any(r.get("attempts") for r in failed[1:]):
+            return (f"the first judge call failed ({failed[0].get('error')}), so the other {len(failed) - 1} "
+                    "were not sent")
         return f"all {len(failed)} judge calls failed ({failed[0].get('error')})"
     parts = []
     if failed:

@@ -119,7 +119,8 @@ class StudyCell(_Open):
     test: str
     eval: str
     seed: int | None = None
-    shard: int | None = None
+    part: str | None = None  # a shard's record: the part (training run) the cell belongs to
+    shard: str | None = Field(default=None, pattern=r"^[0-9]+/[0-9]+$")  # a merge's record: "K/N"
 
 
 class ShardPart(_Open):
