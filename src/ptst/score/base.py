@@ -51,7 +51,7 @@ class MetricInfo:
 
 ScorerFactory = Callable[..., Scorer]
 scorers: Registry[ScorerFactory] = Registry("scorer", plugins=[f"ptst.score.{module}" for module in (
-    "gsm8k", "multiple_choice", "reference", "refusal", "rubric", "strongreject", "truncation")])
+    "gsm8k", "guard", "multiple_choice", "reference", "refusal", "rubric", "strongreject", "truncation")])
 
 
 def register_scorer(name: str, summarize: Callable[[Sequence[dict | None]], list[Metric]],
