@@ -92,6 +92,7 @@ def test_agreement_against_hand_labels(tmp_path):
     assert "precision" in r.stdout  # a labels file still gets each scorer's precision and recall
 
 
+@pytest.mark.slow  # a study run
 def test_a_study_panel_marks_the_cells_where_the_judges_disagree(tmp_path):
     with JudgeServer(reply=lambda prompt: "#thescore: 5") as always_harmful, \
             JudgeServer(reply_messages=lambda messages: "safe") as always_safe:

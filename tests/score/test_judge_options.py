@@ -83,6 +83,7 @@ def test_a_judge_scorer_without_a_judge_is_refused_by_name(yes_no_scorer):
     assert cfg.judge_for("test-yes-no").judge_local == "embedded:tiny-random" and cfg.judge_for("rubric") is None
 
 
+@pytest.mark.slow  # a study run
 def test_a_study_runs_a_new_judge_scorer_with_no_other_edit(yes_no_scorer, tmp_path):
     from ptst.store.study_store import StudyStore
     from ptst.study.run_cells import run_cells
