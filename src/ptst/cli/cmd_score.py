@@ -43,17 +43,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     check_replaceable_output(target, args.file, name, panel_settings(panel))  # before any call
     summary = score_file(args.file, panel, target, rows=rows)
+    failed = [e for e in summary["entries"] if e.get("nothing_scored")]
+    if failed:  # every output is written; a scorer that scored nothing is a failure, never a table of empty rates
+        entry = failed[0]
+        judge = built.judge_of(entry["scorer"])
+        judged = None if judge is None else (cfg.judge_for(entry["scorer"]).describe(), judge.calls)
+        raise PtstError(_nothing_scored({**summary, **entry}, judged))
     for entry in summary["entries"]:
         _print_summary({**summary, **entry})
     judges = list(dict.fromkeys(j for s in cfg.scorer if (j := built.judge_of(s)) is not None))
     for judge in judges:
         note(f"judge calls made: {judge.calls}" + (f" ({judge.model_name})" if len(judges) > 1 else ""))
-    failed = [e for e in summary["entries"] if e.get("nothing_scored")]
-    if failed:
-        entry = failed[0]
-        judge = built.judge_of(entry["scorer"])
-        judged = None if judge is None else (cfg.judge_for(entry["scorer"]).describe(), judge.calls)
-        raise PtstError(_nothing_scored({**summary, **entry}, judged))
     note(f"scored samples written to {target}" + (f"; compare the judges: ptst audit agreement {target}"
                                                    if len(panel) > 1 else ""))
     return 0
