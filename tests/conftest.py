@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PTST_SHARED_DATA") or ROOT.parent / "shared" / "data")
+STRONGREJECT_DATA = ROOT / "tests" / "data" / "strongreject"  # upstream texts, see its README.md
 
 
 @pytest.fixture(scope="session")

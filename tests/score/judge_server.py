@@ -1,7 +1,10 @@
-"""A real OpenAI-compatible HTTP server on 127.0.0.1 for judge tests, with faults chosen by markers in the
-instruction: [429-once] [500-twice] [slow-once] [drop-once] [always-500] [malformed] [missing] [400].
-Otherwise it rates 5 when the response starts with 'Sure', else 1, or replies `reply(prompt)` when given. It counts
-every request it receives and keeps every request body."""
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for judge tests, with faults chosen by markers in any
+message: [429-once] [500-twice] [slow-once] [drop-once] [always-500] [malformed] [missing] [400], and judges that
+decline: [decline] (says so in words), [refusal-field] (an OpenAI structured `refusal`, no content),
+[content-filter] (finish_reason content_filter). Otherwise it rates 5 when the response starts with 'Sure', else 1,
+or replies `reply(prompt)` (the last message's content) when given, or `reply_messages(messages)`; `echo=True`
+answers with every message's content, as a judge that repeats its input. It counts every request it receives and
+keeps every request body."""
 
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class JudgeServer:
-    def __init__(self, slow_seconds: float = 2.0, delay_seconds: float = 0.0, reply=None):
-        self.requests, self.reply = 0, reply
+    def __init__(self, slow_seconds: float = 2.0, delay_seconds: float = 0.0, reply=None, reply_messages=None,
+                 echo: bool = False):
+        self.requests, self.reply, self.reply_messages, self.echo = 0, reply, reply_messages, echo
         self.bodies: list[dict] = []
         self.attempts: Counter[str] = Counter()
         self.headers_seen: list[dict] = []
@@ -51,6 +55,7 @@ class JudgeServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 prompt = body["messages"][-1]["content"]
+                everything = "\n".join(m["content"] for m in body["messages"])
                 with server._lock:
                     server.requests += 1
                     server.bodies.append(body)
@@ -59,7 +64,7 @@ class JudgeServer:
                     server.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
                 if server.delay_seconds:
                     time.sleep(server.delay_seconds)
-                marker = (re.search(r"\[([a-z0-9-]+)\]", prompt) or [None, ""])[1]
+                marker = (re.search(r"\[([a-z0-9-]+)\]", everything) or [None, ""])[1]
                 if marker == "429-once" and attempt == 1:
                     return self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "0.2"})
                 if marker == "500-twice" and attempt <= 2 or marker == "always-500":
@@ -76,9 +81,18 @@ class JudgeServer:
                 text = {"malformed": "This reply is concerning.", "missing": ""}.get(
                     marker, f"Reasoning.\n#thescore: {5 if response.startswith('Sure') else 1}")
                 text = server.reply(prompt) if server.reply else text
+                text = server.reply_messages(body["messages"]) if server.reply_messages else text
+                text = everything if server.echo else text
+                message = {"role": "assistant", "content": text}
+                finish = "stop"
+                if marker == "decline":
+                    message["content"] = "I'm sorry, but I can't help with evaluating this content."
+                elif marker == "refusal-field":
+                    message = {"role": "assistant", "content": None, "refusal": "I can't assist with that."}
+                elif marker == "content-filter":
+                    message, finish = {"role": "assistant", "content": ""}, "content_filter"
                 return self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                                        "choices": [{"index": 0, "finish_reason": "stop",
-                                                     "message": {"role": "assistant", "content": text}}],
+                                        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
                                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
 
             def _send(self, status, payload, headers=None):

@@ -192,8 +192,9 @@ def test_cli_sends_the_exact_prompt_as_one_user_message_at_temperature_0_and_409
 
 def test_judge_token_limit_is_the_users_when_set():
     with JudgeServer() as server:
-        judge = OpenAIJudge(server.base_url, "j", max_tokens=300, backoff_base=0.01)
-        RubricScorer(judge, load_rubric(str(JUDGE_FILE)), progress=False).score([{"input": "q", "output": "Sure"}])
+        judge = OpenAIJudge(server.base_url, "j", backoff_base=0.01)
+        RubricScorer(judge, load_rubric(str(JUDGE_FILE)), max_tokens=300, progress=False).score(
+            [{"input": "q", "output": "Sure"}])
     assert server.bodies[0]["max_tokens"] == 300
 
 

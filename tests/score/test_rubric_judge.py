@@ -155,4 +155,5 @@ def test_every_reply_unscored_says_so_exits_2_and_writes_no_nan(tmp_path):
     summary = json.loads(summary_text)
     assert summary["n_scored"] == 0 and summary["nothing_scored"].startswith("4 judge replies held no")
     assert {m["metric"]: m["value"] for m in summary["metrics"]} == {"asr_rubric": None, "mean_score": None,
-                                                                     "unscored_share": 1.0}
+                                                                     "unscored_share": 1.0,
+                                                                     "judge_refused_share": 0.0}

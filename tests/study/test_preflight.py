@@ -9,7 +9,7 @@ import pytest
 
 from ptst.report.holdout import halves
 from ptst.report.intervals import Outcomes
-from ptst.study.preflight import PreflightOptions, rank
+from ptst.study.preflight import PreflightOptions, preflight_config, rank
 from tests.conftest import ROOT, run_cli
 
 
@@ -76,3 +76,19 @@ def test_study_with_preflight_placeholder(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "run" / "preflight" / "preflight.json").is_file()
     assert "Pre-flight" in (tmp_path / "run" / "results.md").read_text()
+
+
+def test_with_a_judge_the_judge_scorers_attack_success_ranks_the_templates():
+    opts = PreflightOptions(model="m", templates=["chat:no-system", "chat:llama"], base_url="http://127.0.0.1:9/v1",
+                            judge_model="llama-guard", judge_scorer="guard")
+    cfg = preflight_config(opts)
+    assert cfg.evals[0].scorers == ["refusal-keywords", "guard"] and cfg.judge.judge_model == "llama-guard"
+    keywords = _results({"chat:no-system": 0.5, "chat:llama": 0.1}, {"chat:no-system": 0.0, "chat:llama": 0.0})
+    by_guard = _results({"chat:no-system": 0.1, "chat:llama": 0.5}, {"chat:no-system": 0.0, "chat:llama": 0.0})
+    for key, per_seed in list(by_guard.cells.items()):
+        if key[3:] == ("refusal-keywords", "asr_keyword"):
+            keywords.cells[(*key[:3], "guard", "asr_guard")] = per_seed
+    summary = rank(keywords, opts)
+    assert summary["metric"] == "asr_guard" and summary["recommended"] is None  # the guard says llama is worse
+    with pytest.raises(ValueError, match="not a judge scorer"):
+        PreflightOptions(model="m", judge_scorer="refusal-keywords")

@@ -43,7 +43,10 @@ def check_study(cfg, where: str) -> None:
         for i, baseline in enumerate(cfg.train.baselines or []):
             _check_baseline_mix(baseline, f"{where}: train.baselines[{i}] ({baseline.name}).mix")
     if cfg.judge:
-        _check_judge(cfg.judge, where)
+        cfg.judge.check(f"{where}: judge")
+    for scorer, judge in cfg.judges.items():
+        _named(f"{where}: judges", scorers.get, scorer)
+        judge.check(f"{where}: judges.{scorer}")
 
 
 def _check_baseline_mix(baseline, where: str) -> None:
@@ -57,19 +60,6 @@ def _check_baseline_mix(baseline, where: str) -> None:
         raise PtstError(f"{where}: {name} has role {role}; mix in a refusal data set")
     if count and not count.isdigit():
         raise PtstError(f"{where}: {baseline.mix!r}: expected NAME or NAME:N with N a whole number")
-
-
-def _check_judge(judge, where: str) -> None:
-    from ptst.score.rubric import check_rubric
-
-    if judge.base_url and not judge.judge_model:
-        raise PtstError(f"{where}: judge.judge_model: needed with judge.base_url (the model name the endpoint "
-                        "serves)")
-    if judge.base_url and not judge.base_url.startswith(("http://", "https://")):
-        raise PtstError(f"{where}: judge.base_url: {judge.base_url!r} is not an http:// or https:// URL")
-    if judge.judge_local:
-        _check_model(judge.judge_local, f"{where}: judge.judge_local")
-    _named(f"{where}: judge.rubric", check_rubric, judge.rubric)
 
 
 def _check_model(ref: str, where: str) -> None:

@@ -1,7 +1,8 @@
-"""`ptst audit`: check a study's scorers against a person's labels, labelled blind.
+"""`ptst audit`: check a study's scorers against a person's labels, labelled blind, and against each other.
 
     ptst audit sample RUN_DIR --n 100 --out labels.csv    # labels.csv (to fill in) + labels.key.csv (hidden)
     ptst audit agreement labels.csv                        # joins labels.key.csv; both keyword lists and the rest
+    ptst audit agreement RUN_DIR | scored.jsonl            # every pair of judges: agreement and Cohen's kappa
 """
 
 from __future__ import annotations
@@ -28,10 +29,15 @@ def register(sub) -> None:
     s.add_argument("--key", help="where the key (each sample's cell and stored verdicts) goes; default: beside "
                    "--out, labels.csv -> labels.key.csv. Keep it away from whoever labels")
     s.set_defaults(func=run_sample)
-    a = steps.add_parser("agreement", help="precision and recall of each scorer against the labels")
-    a.add_argument("labels", help="the labelled CSV")
-    a.add_argument("--key", help="its key file (default: beside the labels, labels.csv -> labels.key.csv)")
-    a.add_argument("--out", help="also write the table as Markdown to this file")
+    a = steps.add_parser("agreement", help="how far the judges agree, with each other and with hand labels",
+                         description="Pairwise agreement and Cohen's kappa (95% intervals) between every pair of "
+                         "scorers' attack-success verdicts, on the samples both scored; with a labels file, also "
+                         "against the hand labels, and each scorer's precision and recall.")
+    a.add_argument("labels", metavar="SOURCE", help="a labelled CSV (`ptst audit sample`), a scored samples file "
+                   "(`ptst score FILE --scorer a,b,c`, .jsonl) or a study's run directory")
+    a.add_argument("--key", help="a labels file's key (default: beside the labels, labels.csv -> labels.key.csv)")
+    a.add_argument("--out", help="also write the tables as Markdown to this file")
+    a.add_argument("--json", metavar="FILE", help="also write the pairwise agreement as JSON to this file")
     a.set_defaults(func=run_agreement)
 
 
@@ -63,16 +69,30 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_agreement(args: argparse.Namespace) -> int:
+    import json
+
     from ptst.core.io import atomic_write_text
     from ptst.core.paths import check_output_file
+    from ptst.report.agreement import agreement_json, from_labels, load_verdicts, pairwise, pairwise_markdown
     from ptst.report.audit import agreement_markdown, audit_rows
 
-    if args.out:
-        check_output_file(args.out)
-    rows, blind = audit_rows(args.labels, args.key)
-    text = agreement_markdown(rows, blind=blind)
+    for flag, path in (("--out", args.out), ("--json", args.json)):
+        if path:
+            check_output_file(path, flag)
+    source = Path(args.labels)
+    text = ""
+    if source.is_file() and source.suffix not in (".jsonl",):  # a labels file: precision and recall too
+        rows, blind = audit_rows(source, args.key)
+        text, verdicts, what = agreement_markdown(rows, blind=blind) + "\n", from_labels(rows), f"labels {source}"
+    else:
+        verdicts, what = load_verdicts(source, args.key)
+    pairs = pairwise(verdicts)
+    text += pairwise_markdown(verdicts, pairs, what)
     out().print(text, markup=False)
     if args.out:
         atomic_write_text(args.out, text)
         note(f"wrote {args.out}")
+    if args.json:
+        atomic_write_text(args.json, json.dumps(agreement_json(pairs), indent=1) + "\n")
+        note(f"wrote {args.json}")
     return 0

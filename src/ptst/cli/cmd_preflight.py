@@ -47,10 +47,12 @@ def preflight_table(summary: dict):
     beside them, each column naming its half (the held-out numbers need not be in rank order)."""
     from rich.table import Table
 
-    metric = "rubric" if summary["metric"] == "asr_rubric" else "keywords"
+    from ptst.score.base import metric_info
+
+    label = metric_info(summary["metric"]).label
     table = Table(title=f"pre-flight of {summary['model']}: ranked on the selection half, estimated on the held-out "
                   "half", title_justify="left")
-    columns = ("rank", "test template", f"attack success ({metric}), selection", "over-refusal, selection", "ok",
+    columns = ("rank", "test template", f"{label}, selection", "over-refusal, selection", "ok",
                "attack success, held-out [95%]", "over-refusal, held-out [95%]")
     for col in columns:
         table.add_column(col, justify="left" if col == "test template" else "right", no_wrap=True)

@@ -144,7 +144,9 @@ def _print_plan(cfg, plan, run_dir: Path, rates, work, device: str) -> None:
                   f"{len(plan.variants)} variants x {len(cfg.test_templates)} test templates x {len(cfg.evals)} sets")
     table.add_row("generations", str(sum(plan.items[c.eval_set.name] for c in plan.cells)),
                   ", ".join(f"{k}: {v}" for k, v in plan.items.items()) + " per cell")
-    judge = sum(plan.items[c.eval_set.name] for c in plan.cells if "rubric" in c.eval_set.scorers)
+    from ptst.score.base import needs_judge
+
+    judge = sum(plan.items[c.eval_set.name] * sum(needs_judge(s) for s in c.eval_set.scorers) for c in plan.cells)
     table.add_row("judge calls", str(judge), "at most (cached replies are not repeated)")
     table.add_row("time (estimate)", hms(train_s + gen_s), f"training {hms(train_s)}, generation "
                   f"{hms(gen_s)} on this machine ({device})"

@@ -19,38 +19,49 @@ def register(sub) -> None:
                        description="Adds per-sample scores to a new JSONL (the input is never modified) and prints "
                        "n scored, n unscored and each metric with a 95% interval.")
     p.add_argument("file", help="JSONL written by `ptst generate`")
-    add_config_options(p, ScoreConfig)
+    add_config_options(p, ScoreConfig, skip=("judges",))
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ptst.cli.checks import check_replaceable_output
-    from ptst.score import read_samples, score_file, scorers
+    from ptst.score import read_samples, score_file
+    from ptst.score.build import ScorerSet
     from ptst.score.config import ScoreConfig
+    from ptst.score.run import panel_name, panel_settings
 
     cfg = resolve_config(ScoreConfig, args)
-    factory = scorers.get(cfg.scorer)
-    target = cfg.out or default_out(args.file, cfg.scorer)
-    rows = read_samples(args.file, scorer=cfg.scorer, needs=factory.needs)  # every line checked, before any judge
-    judge = _judge(cfg) if cfg.scorer == "rubric" else None
-    scorer = factory(judge=judge, rubric=cfg.rubric, bertscore_model=cfg.bertscore_model)
+    built = ScorerSet(cfg.judge_for, bertscore_model=cfg.bertscore_model)
+    panel = [built.get(name) for name in cfg.scorer]  # every judge and instrument checked before any call
+    name = panel_name(panel)
+    target = cfg.out or default_out(args.file, name)
+    needs = dict.fromkeys(n for s in cfg.scorer for n in built.factory(s).needs)
+    rows = read_samples(args.file, scorer=name, needs=list(needs))  # every line checked, before any judge
     if cfg.dry_run:
-        return _dry_run(cfg, scorer, rows)
-    check_replaceable_output(target, args.file, scorer.name, getattr(scorer, "settings", {}))  # before any call
-    summary = score_file(args.file, scorer, target, rows=rows)
-    if summary.get("nothing_scored"):
-        judged = None if judge is None else (cfg.base_url or cfg.judge_local, judge.calls)
-        raise PtstError(_nothing_scored(summary, judged))
-    _print_summary(summary)
-    if judge is not None:
-        note(f"judge calls made: {judge.calls}")
-    note(f"scored samples written to {target}")
+        for scorer in panel:
+            _dry_run(cfg, scorer, built.judge_of(scorer.name), rows)
+        return 0
+    check_replaceable_output(target, args.file, name, panel_settings(panel))  # before any call
+    summary = score_file(args.file, panel, target, rows=rows)
+    failed = [e for e in summary["entries"] if e.get("nothing_scored")]
+    if failed:  # every output is written; a scorer that scored nothing is a failure, never a table of empty rates
+        entry = failed[0]
+        judge = built.judge_of(entry["scorer"])
+        judged = None if judge is None else (cfg.judge_for(entry["scorer"]).describe(), judge.calls)
+        raise PtstError(_nothing_scored({**summary, **entry}, judged))
+    for entry in summary["entries"]:
+        _print_summary({**summary, **entry})
+    judges = list(dict.fromkeys(j for s in cfg.scorer if (j := built.judge_of(s)) is not None))
+    for judge in judges:
+        note(f"judge calls made: {judge.calls}" + (f" ({judge.model_name})" if len(judges) > 1 else ""))
+    note(f"scored samples written to {target}" + (f"; compare the judges: ptst audit agreement {target}"
+                                                   if len(panel) > 1 else ""))
     return 0
 
 
 def _nothing_scored(summary: dict, judged: tuple[str, int] | None) -> str:
-    """The one line for a run that scored no sample (`judged`: the judge and the calls it made, if any): a failure
-    (exit 2), never a table of empty rates."""
+    """The one line for a scorer that scored no sample (`judged`: its judge and the calls it made, if any): a
+    failure (exit 2), never a table of empty rates."""
     from ptst.core.redact import redact_url
 
     line = f"{summary['scorer']}: nothing was scored: {summary['nothing_scored']}"
@@ -62,30 +73,18 @@ def _nothing_scored(summary: dict, judged: tuple[str, int] | None) -> str:
     return f"{line}; the replies are kept in {summary['output']} ({judged[1]} judge calls made)"
 
 
-def _judge(cfg):
-    from ptst.core.paths import ptst_home
-    from ptst.score.judges import make_judge
-    from ptst.store.judge_cache import JudgeCache
-
-    cache = None if cfg.no_cache else JudgeCache(cfg.cache or ptst_home() / "judge_cache.sqlite")
-    options = {"max_tokens": cfg.judge_max_tokens}
-    if cfg.base_url:
-        options.update(api_key_env=cfg.api_key_env, concurrency=cfg.concurrency, max_retries=cfg.max_retries,
-                       timeout=cfg.timeout, backoff_base=cfg.backoff_base)
-    return make_judge(base_url=cfg.base_url, judge_model=cfg.judge_model, judge_local=cfg.judge_local,
-                      cache=cache, **options)
-
-
-def _dry_run(cfg, scorer, rows) -> int:
-    if cfg.scorer != "rubric":
-        note(f"{cfg.scorer} makes no judge calls; {len(rows)} samples would be scored")
+def _dry_run(cfg, scorer, judge, rows) -> int:
+    if judge is None:
+        note(f"{scorer.name} makes no judge calls; {len(rows)} samples would be scored")
         return 0
-    prompts = scorer.prompts(rows)
-    cached = [r is not None for r in scorer.judge.cached_replies(prompts, scorer.rubric_hash)]
-    todo = [p for p, hit in zip(prompts, cached, strict=True) if not hit]
-    line = f"{len(todo)} judge calls would be made ({sum(cached)} of {len(prompts)} answered from the cache)"
+    requests = scorer.requests(rows)
+    cached = [r is not None for r in judge.cached_replies(requests, scorer.max_tokens)]
+    todo = [r for r, hit in zip(requests, cached, strict=True) if not hit]
+    line = (f"{scorer.name}: " * (len(cfg.scorer) > 1) + f"{len(todo)} judge calls would be made ({sum(cached)} "
+            f"of {len(requests)} answered from the cache)")
     if cfg.price_per_1k is not None:
-        tokens = sum(len(p[2]) // 4 + scorer.judge.max_tokens for p in todo)  # about 4 characters a token
+        limit = judge.effective_max_tokens(scorer.max_tokens) or 0  # an endpoint's own limit is not known here
+        tokens = sum(sum(len(c) for _, c in r.messages) // 4 + limit for r in todo)  # about 4 characters a token
         line += f"; about {tokens:,} tokens, about ${tokens / 1000 * cfg.price_per_1k:.2f}"
     out().print(line)
     return 0
@@ -112,4 +111,5 @@ def _print_summary(summary: dict) -> None:
         else:
             table.add_row(m.name, "none scored", "-", "0")
     out().print(table)
-    out().print(f"{summary['n']} samples: {summary['n_scored']} scored, {summary['n_unscored']} unscored")
+    declined = f", {summary['n_judge_refused']} the judge declined to grade" if summary.get("n_judge_refused") else ""
+    out().print(f"{summary['n']} samples: {summary['n_scored']} scored, {summary['n_unscored']} unscored{declined}")

@@ -23,7 +23,7 @@ def add_config_options(parser: argparse.ArgumentParser, model: type[BaseModel], 
         if name in skip:
             continue
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        flags = [f"--{name.replace('_', '-')}", *extra.get("aliases", ())]
+        flags = [flag_name(name, field), *extra.get("aliases", ())]
         default = None if field.is_required() else field.get_default(call_default_factory=True)
         shown = " (required)" if field.is_required() else "" if default in (None, (), []) else f" (default: {default})"
         text = f"{field.description or ''}{shown}".replace("%", "%%")  # argparse formats help with %
@@ -50,7 +50,14 @@ def resolve_config(model: type[BaseModel], args: argparse.Namespace, **fixed) ->
         where = f"{args.config} or the command line"
     values.update({k: getattr(args, k) for k in model.model_fields if hasattr(args, k)})
     values.update(fixed)
-    return validate_record(model, values, where, flags=True)
+    flags = {name: flag_name(name, field) for name, field in model.model_fields.items()}
+    return validate_record(model, values, where, flags=flags)
+
+
+def flag_name(name: str, field) -> str:
+    """A field's flag: `max_new_tokens` -> `--max-new-tokens`, unless the field names its own (`flag`)."""
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    return extra.get("flag", f"--{name.replace('_', '-')}")
 
 
 def read_yaml_mapping(path: str | Path) -> dict:

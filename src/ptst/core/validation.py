@@ -57,7 +57,8 @@ def number_problem(value: int | float) -> str | None:
     return None
 
 
-def check_values(doc: Any, where: str, *, flags: bool = False, finite: bool = True, wide_ints: bool = False) -> None:
+def check_values(doc: Any, where: str, *, flags: bool | dict[str, str] = False, finite: bool = True,
+                 wide_ints: bool = False) -> None:
     """Every string, number, key and nested value of `doc`, as `text_problem` and `number_problem` see them (NaN
     and infinities taken when not `finite`); a document that contains itself, or more than MAX_NODES values, is
     refused too. The error names the field (`decoding.seed`, or with `flags` a top-level field as its flag,
@@ -93,15 +94,19 @@ def check_values(doc: Any, where: str, *, flags: bool = False, finite: bool = Tr
             raise PtstError(f"{where}: {_field(path, flags)}: {problem}")
 
 
-def _field(path: tuple, flags: bool) -> str:
+def _field(path: tuple, flags: bool | dict[str, str]) -> str:
+    """How an error names a field: its dotted path, or with `flags` a top-level field as its flag (a mapping gives
+    the flags of fields that name their own, e.g. `max_tokens` -> `--judge-max-tokens`)."""
     if not path:
         return "the document"
     if flags and len(path) == 1:
-        return f"--{str(path[0]).replace('_', '-')}"
+        own = flags.get(str(path[0])) if isinstance(flags, dict) else None
+        return own or f"--{str(path[0]).replace('_', '-')}"
     return "field " + repr(".".join(str(p) for p in path))
 
 
-def validate_record(model: type[M], data: Any, where: str, *, flags: bool = False, wide_ints: bool = False) -> M:
+def validate_record(model: type[M], data: Any, where: str, *, flags: bool | dict[str, str] = False,
+                    wide_ints: bool = False) -> M:
     """`data` as a `model`, its numbers and text checked too (`check_values`), or a one-line PtstError naming
     `where` and the field."""
     try:
@@ -114,17 +119,17 @@ def validate_record(model: type[M], data: Any, where: str, *, flags: bool = Fals
     return record
 
 
-def describe_validation_error(err: ValidationError, where: str, *, flags: bool = False) -> str:
+def describe_validation_error(err: ValidationError, where: str, *, flags: bool | dict[str, str] = False) -> str:
     """'WHERE: field FIELD: MESSAGE (got VALUE)' for the most telling error (an unknown field first: a typo there
     often also leaves a required field missing), with a count of the others. With `flags` a top-level field is
-    named as its flag, `--max-new-tokens`."""
+    named as its flag, `--max-new-tokens` (a mapping gives the flags of fields that name their own)."""
     errors = sorted(err.errors(), key=lambda e: e.get("type") != "extra_forbidden")
     first = errors[0]
     loc = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
     if first.get("type") == "extra_forbidden":
         text = f"{where}: unknown field {loc!r}"
     else:
-        name = f"--{loc.replace('_', '-')}" if flags and len(first.get("loc", ())) == 1 else f"field {loc!r}"
+        name = _field(tuple(first.get("loc", ())), flags)
         message = first.get("msg", "invalid").removeprefix("Value error, ")
         text = f"{where}: {name}: {message}{_got(first, message)}" if first.get("loc") else f"{where}: {message}"
     more = len(errors) - 1

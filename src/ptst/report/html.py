@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ptst.core.io import atomic_write_text
 from ptst.report.browser import csp
+from ptst.report.panel import panel_html
 from ptst.report.results import LABELS, Result, grid, primary_metrics
 from ptst.report.tables import axes, cell_kind, format_cell, is_percent
 
@@ -75,6 +76,7 @@ def write_html(run_dir: Path, results: list[Result], cfg: dict, pictures: list[P
                *, preflight: dict | None = None, statistics: str = "", samples: tuple[str, str] = ("", "")) -> Path:
     """`samples`: the sample browser's page section and its script (`ptst.report.browser.browser_html`)."""
     tables = "".join(_grid_table(results, cfg, d, m) for d, m in primary_metrics(results))
+    tables += panel_html(results, cfg)
     tables += _statistics(statistics)
     if preflight:
         tables += _preflight_table(preflight)

@@ -152,12 +152,12 @@ def terminal_tables(results: list[Result], cfg: dict):
 
 def preflight_markdown(summary: dict) -> str:
     """The pre-flight's ranking as a markdown section."""
-    metric = "rubric" if summary["metric"] == "asr_rubric" else "keywords"
+    label = metric_info(summary["metric"]).label
     lines = ["## Pre-flight: does the safety prompt make the base model safer?", "",
              "Selection: " + summary.get("selection_rule", "the template was chosen and reported on the same "
                                          "requests (a pre-flight made before held-out selection)")
              + ". Intervals: Wilson 95% over the reported requests.", "",
-             f"| # | test template | attack success ({metric}), held-out | over-refusal, held-out | attack success, "
+             f"| # | test template | {label}, held-out | over-refusal, held-out | attack success, "
              "selection half | acceptable |", "|---|---|---|---|---|---|"]
     for k, r in enumerate(summary["rows"], 1):
         name = f"`{r['template']}`" + (" (no safety prompt)" if r["template"] == summary["baseline"] else "")

@@ -68,6 +68,24 @@ def _rubric(scorer: str, r: dict) -> dict[str, Verdict]:
     return {scorer: (label, str(r.get("raw") or r.get("error") or ""))}
 
 
+@register_verdicts("strongreject-v1", "strongreject-v2")
+def _strongreject(scorer: str, r: dict) -> dict[str, Verdict]:
+    status = r.get("status")
+    if status != "scored":
+        return {scorer: (str(status), str(r.get("raw") or r.get("error") or ""))}
+    label = "refused" if r.get("refused") else f"score {r.get('score'):.2f}"
+    return {scorer: (label, f"convincing {r.get('convincing')}, specific {r.get('specific')}; {r.get('raw') or ''}")}
+
+
+@register_verdicts("guard")
+def _guard(scorer: str, r: dict) -> dict[str, Verdict]:
+    status = r.get("status")
+    if status != "scored":
+        return {scorer: (str(status), str(r.get("raw") or r.get("error") or ""))}
+    label = "unsafe" if r.get("unsafe") else "safe"
+    return {scorer: (label, ", ".join(r.get("categories") or []) or str(r.get("raw") or ""))}
+
+
 @register_verdicts("reference-similarity")
 def _similarity(scorer: str, r: dict) -> dict[str, Verdict]:
     parts = [f"ROUGE-L {r['rouge_l']:.3f}"] + ([f"BERTScore F1 {r['bertscore_f1']:.3f}"]

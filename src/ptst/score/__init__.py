@@ -1,5 +1,6 @@
-"""Scoring: a registry of scorers (gsm8k, refusal-keywords, rubric, reference-similarity, multiple-choice,
-truncation), the judge backends and the summary statistics."""
+"""Scoring: a registry of scorers (gsm8k, refusal-keywords, rubric, strongreject-v1/v2, guard, reference-similarity,
+multiple-choice, truncation), the judge options and backends that judge-graded scorers are handed, and the summary
+statistics."""
 
 from ptst.score.base import Scorer, scorers
 from ptst.score.metrics import Metric, bootstrap_mean, wilson

@@ -1,6 +1,8 @@
-"""Judge backends for the rubric scorer: any OpenAI-compatible chat endpoint (through the official `openai`
-client, async, bounded concurrency, bounded retries with backoff and jitter) and a local Hugging Face model.
-Both read and fill the judge cache, so a second run over the same samples makes no calls."""
+"""Judge backends: any OpenAI-compatible chat endpoint (through the official `openai` client, async, bounded
+concurrency, bounded retries with backoff and jitter) and a local model run by ptst's own engine (base weights, no
+adapter). A backend sends each `JudgeRequest`'s messages as they are and returns the judge's words; what the words
+mean is the scorer's business (`ptst.score.judged`). Both read and fill the judge cache, so a second run over the
+same samples makes no calls. Backends are built from `JudgeOptions` by `ptst.score.judge_options.build_judge`."""
 
 from __future__ import annotations
 
@@ -9,12 +11,28 @@ import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from ptst.core.errors import PtstError
+from ptst.core.hashing import canonical_json, text_sha256
 from ptst.core.progress import ProgressBar
 from ptst.store.judge_cache import JudgeCache, judge_key
 
-Prompt = tuple[str, str, str]  # instruction, response, filled rubric
+LOCAL_MAX_TOKENS = 1000  # a local judge needs a reply limit; used when the instrument sets none (StrongREJECT v2)
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One thing to grade. `instruction` and `response` are the graded texts (data, never instructions to the
+    judge); `messages` is what the judge is sent, as (role, content) pairs; `instrument` is the judge prompt's
+    identity (a rubric's hash), part of the cache key."""
+
+    instruction: str
+    response: str
+    messages: tuple[tuple[str, str], ...]
+    instrument: str
+
+    def as_messages(self) -> list[dict[str, str]]:
+        return [{"role": role, "content": content} for role, content in self.messages]
 
 
 @dataclass
@@ -23,60 +41,82 @@ class JudgeReply:
     attempts: int = 0
     cached: bool = False
     error: str | None = None
+    refused: bool = False  # the endpoint itself declined (an OpenAI `refusal`, or finish_reason content_filter)
+    prompt_hash: str | None = None  # sha256 of what the judge saw (see `JudgeBackend.prompt_hash`)
+
+
+class JudgeBackend(Protocol):
+    model_name: str
+    kind: str  # "endpoint" | "local"
+    calls: int
+
+    def judge_all(self, requests: Sequence[JudgeRequest], *, max_tokens: int | None,
+                  progress: bool = True) -> list[JudgeReply]: ...
+
+    def cached_replies(self, requests: Sequence[JudgeRequest], max_tokens: int | None) -> list[JudgeReply | None]:
+        ...
+
+    def prompt_hashes(self, requests: Sequence[JudgeRequest]) -> list[str]: ...
 
 
 class _CachedJudge:
-    """`max_tokens` None until set: the rubric scorer gives it the rubric's own limit (4096 for qi2023)."""
-
     model_name: str
-    max_tokens: int | None
 
     def __init__(self, cache: JudgeCache | None):
         self.cache = cache
+        self.calls = 0
 
-    @property
-    def decoding(self) -> dict:
-        return {"temperature": 0.0, "max_tokens": self.max_tokens}
+    def effective_max_tokens(self, max_tokens: int | None) -> int | None:
+        return max_tokens
 
-    def _key(self, p: Prompt, rubric_hash: str) -> str:
-        return judge_key(self.model_name, rubric_hash, self.decoding, p[0], p[1])
+    def _key(self, r: JudgeRequest, max_tokens: int | None) -> str:
+        decoding = {"temperature": 0.0, "max_tokens": self.effective_max_tokens(max_tokens)}
+        return judge_key(self.model_name, r.instrument, decoding, r.instruction, r.response)
 
-    def cached_replies(self, prompts: Sequence[Prompt], rubric_hash: str) -> list[JudgeReply | None]:
+    def cached_replies(self, requests: Sequence[JudgeRequest], max_tokens: int | None) -> list[JudgeReply | None]:
         if self.cache is None:
-            return [None] * len(prompts)
-        found = [self.cache.get(self._key(p, rubric_hash)) for p in prompts]
+            return [None] * len(requests)
+        found = [self.cache.get(self._key(r, max_tokens)) for r in requests]
         return [JudgeReply(t, 0, True) if t is not None else None for t in found]
 
-    def _store(self, p: Prompt, rubric_hash: str, reply: JudgeReply) -> None:
-        if self.cache is not None and reply.text is not None:
-            self.cache.put(self._key(p, rubric_hash), self.model_name, rubric_hash, reply.text)
+    def _store(self, r: JudgeRequest, max_tokens: int | None, reply: JudgeReply) -> None:
+        if self.cache is not None and reply.text is not None and not reply.refused:
+            self.cache.put(self._key(r, max_tokens), self.model_name, r.instrument, reply.text)
 
 
 class OpenAIJudge(_CachedJudge):
     """An OpenAI-compatible endpoint. The API key is read from the environment variable `api_key_env` and is
-    never written anywhere; servers that need no key get a placeholder."""
+    never written anywhere; servers that need no key get a placeholder. The endpoint renders the messages with its
+    own chat template, so the prompt hash covers the messages sent."""
 
+    kind = "endpoint"
     RETRY_STATUS = frozenset({408, 409, 429})
 
     def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
                  max_retries: int = 4, timeout: float = 60.0, backoff_base: float = 0.5, backoff_max: float = 30.0,
-                 max_tokens: int | None = None, cache: JudgeCache | None = None):
+                 cache: JudgeCache | None = None):
         super().__init__(cache)
         self.base_url, self.model_name, self.api_key_env = base_url, model, api_key_env
         self.concurrency, self.max_retries, self.timeout = concurrency, max_retries, timeout
-        self.backoff_base, self.backoff_max, self.max_tokens = backoff_base, backoff_max, max_tokens
-        self.calls = 0
+        self.backoff_base, self.backoff_max = backoff_base, backoff_max
 
-    def judge_all(self, prompts: Sequence[Prompt], *, rubric_hash: str, progress: bool = True) -> list[JudgeReply]:
-        replies = self.cached_replies(prompts, rubric_hash)
+    def prompt_hashes(self, requests: Sequence[JudgeRequest]) -> list[str]:
+        return [text_sha256(canonical_json(r.as_messages())) for r in requests]
+
+    def judge_all(self, requests: Sequence[JudgeRequest], *, max_tokens: int | None,
+                  progress: bool = True) -> list[JudgeReply]:
+        replies = self.cached_replies(requests, max_tokens)
         todo = [i for i, r in enumerate(replies) if r is None]
         if todo:
-            fresh = asyncio.run(self._run([prompts[i] for i in todo], rubric_hash, progress))
+            fresh = asyncio.run(self._run([requests[i] for i in todo], max_tokens, progress))
             for i, reply in zip(todo, fresh, strict=True):
                 replies[i] = reply
+        for reply, digest in zip(replies, self.prompt_hashes(requests), strict=True):
+            reply.prompt_hash = digest  # type: ignore[union-attr]
         return replies  # type: ignore[return-value]
 
-    async def _run(self, prompts: Sequence[Prompt], rubric_hash: str, progress: bool) -> list[JudgeReply]:
+    async def _run(self, requests: Sequence[JudgeRequest], max_tokens: int | None,
+                   progress: bool) -> list[JudgeReply]:
         import openai
 
         key = os.environ.get(self.api_key_env) or "not-needed"
@@ -84,40 +124,39 @@ class OpenAIJudge(_CachedJudge):
         gate = asyncio.Semaphore(self.concurrency)
         # The first call alone, before the display: a wrong URL, model or key then costs one call (with its
         # retries), not one per sample, and is reported as one line.
-        first = await self._call(client, prompts[0][2])
-        self._store(prompts[0], rubric_hash, first)
+        first = await self._call(client, requests[0].as_messages(), max_tokens)
+        self._store(requests[0], max_tokens, first)
         if first.text is None:
             await client.close()
-            skipped = JudgeReply(None, 0, error=f"{first.error}; not attempted: the first call failed")
-            return [first] + [skipped] * (len(prompts) - 1)
-        prompts = prompts[1:]
-        with ProgressBar(f"judging with {self.model_name}", len(prompts) + 1, enabled=progress) as bar:
+            return [first] + [JudgeReply(None, 0, error=f"{first.error}; not attempted: the first call failed")
+                              for _ in requests[1:]]
+        with ProgressBar(f"judging with {self.model_name}", len(requests), enabled=progress) as bar:
             bar.advance()
 
-            async def one(p: Prompt) -> JudgeReply:
+            async def one(r: JudgeRequest) -> JudgeReply:
                 async with gate:
-                    reply = await self._call(client, p[2])
-                self._store(p, rubric_hash, reply)
+                    reply = await self._call(client, r.as_messages(), max_tokens)
+                self._store(r, max_tokens, reply)
                 bar.advance()
                 return reply
 
             try:
-                return [first] + list(await asyncio.gather(*(one(p) for p in prompts)))
+                return [first] + list(await asyncio.gather(*(one(r) for r in requests[1:])))
             finally:
                 await client.close()
 
-    async def _call(self, client, prompt: str) -> JudgeReply:
+    async def _call(self, client, messages: list[dict], max_tokens: int | None) -> JudgeReply:
         import openai
 
         error = "no attempt"
+        limit = openai.NOT_GIVEN if max_tokens is None else max_tokens  # None: not sent, the endpoint's default
         for attempt in range(1, self.max_retries + 2):
             wait = None
             try:
                 self.calls += 1
-                resp = await client.chat.completions.create(
-                    model=self.model_name, messages=[{"role": "user", "content": prompt}], temperature=0.0,
-                    max_tokens=self.max_tokens)
-                return JudgeReply(resp.choices[0].message.content or "", attempt)
+                resp = await client.chat.completions.create(model=self.model_name, messages=messages,
+                                                            temperature=0.0, max_tokens=limit)
+                return _reply(resp, attempt)
             except openai.APIStatusError as err:
                 error = f"HTTP {err.status_code}"
                 if err.status_code < 500 and err.status_code not in self.RETRY_STATUS:
@@ -136,6 +175,18 @@ class OpenAIJudge(_CachedJudge):
         return min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
 
+def _reply(resp, attempt: int) -> JudgeReply:
+    """The judge's words, and whether the endpoint itself declined: an OpenAI structured `refusal`, or a reply cut
+    by a content filter."""
+    if not getattr(resp, "choices", None):
+        return JudgeReply("", attempt)
+    choice = resp.choices[0]
+    message = choice.message
+    refusal = getattr(message, "refusal", None)
+    refused = bool(refusal) or choice.finish_reason == "content_filter"
+    return JudgeReply(message.content or refusal or "", attempt, refused=refused)
+
+
 def _retry_after(err) -> float | None:
     value = getattr(err, "response", None) and err.response.headers.get("retry-after")
     try:
@@ -145,50 +196,58 @@ def _retry_after(err) -> float | None:
 
 
 class LocalJudge(_CachedJudge):
-    """A local Hugging Face chat model as the judge, for fully offline scoring (greedy)."""
+    """A local model as the judge, run by ptst's own engine (greedy, base weights, no adapter), fully offline.
+    Each request's messages go through the judge model's own chat template (`render_conversation`), the graded
+    texts tokenised as text, never as control tokens; the prompt hash covers the rendered prompt."""
 
-    def __init__(self, model: str, *, max_tokens: int | None = None, batch_size: int = 8,
-                 cache: JudgeCache | None = None, trust_remote_code: bool = False):
+    kind = "local"
+
+    def __init__(self, model: str, *, batch_size: int = 8, cache: JudgeCache | None = None,
+                 trust_remote_code: bool = False):
         super().__init__(cache)
-        self.model_name, self.max_tokens, self.batch_size = model, max_tokens, batch_size
-        self.trust_remote_code = trust_remote_code
-        self.calls = 0
+        self.model_name, self.batch_size, self.trust_remote_code = model, batch_size, trust_remote_code
         self._loaded = None  # the model, loaded on first use and kept: one load per run, not per cell
+        self._tokenizer = None
 
-    def judge_all(self, prompts: Sequence[Prompt], *, rubric_hash: str, progress: bool = True) -> list[JudgeReply]:
-        from ptst.models import load_model
-        from ptst.models.generate_rendered import Decoding, generate
-        from ptst.templates import Template, render_prompt
+    def effective_max_tokens(self, max_tokens: int | None) -> int:
+        return max_tokens or LOCAL_MAX_TOKENS
 
-        replies = self.cached_replies(prompts, rubric_hash)
-        todo = [i for i, r in enumerate(replies) if r is None]
-        if not todo:
-            return replies  # type: ignore[return-value]
-        if self._loaded is None:
-            self._loaded = load_model(self.model_name, trust_remote_code=self.trust_remote_code)
-        loaded = self._loaded
+    def _render(self, requests: Sequence[JudgeRequest]):
+        from ptst.templates import Template
+        from ptst.templates.render import render_conversation
+
+        if self._tokenizer is None:
+            from ptst.models import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self.model_name, trust_remote_code=self.trust_remote_code)
         judge_template = Template(name="judge", mode="chat", system=None, user="{input}")
-        rendered = [render_prompt(judge_template, prompts[i][2], tokenizer=loaded.tokenizer) for i in todo]
-        with ProgressBar(f"judging with {self.model_name}", len(todo), enabled=progress) as bar:
-            for batch in generate(loaded, rendered, Decoding(max_new_tokens=self.max_tokens),
-                                  batch_size=self.batch_size):
-                for g in batch:
-                    i = todo[g.index]
-                    replies[i] = JudgeReply(g.text, 1)
-                    self._store(prompts[i], rubric_hash, replies[i])
-                    self.calls += 1
-                    bar.advance()
+        return [render_conversation(judge_template, r.as_messages(), tokenizer=self._tokenizer)[0] for r in requests]
+
+    def prompt_hashes(self, requests: Sequence[JudgeRequest]) -> list[str]:
+        return [text_sha256(p.text) for p in self._render(requests)]
+
+    def judge_all(self, requests: Sequence[JudgeRequest], *, max_tokens: int | None,
+                  progress: bool = True) -> list[JudgeReply]:
+        from ptst.models.generate_rendered import Decoding, generate
+
+        rendered = self._render(requests)
+        replies = self.cached_replies(requests, max_tokens)
+        todo = [i for i, r in enumerate(replies) if r is None]
+        if todo:
+            if self._loaded is None:
+                from ptst.models import load_model
+
+                self._loaded = load_model(self.model_name, trust_remote_code=self.trust_remote_code)
+            decoding = Decoding(max_new_tokens=self.effective_max_tokens(max_tokens))
+            with ProgressBar(f"judging with {self.model_name}", len(todo), enabled=progress) as bar:
+                for batch in generate(self._loaded, [rendered[i] for i in todo], decoding,
+                                      batch_size=self.batch_size):
+                    for g in batch:
+                        i = todo[g.index]
+                        replies[i] = JudgeReply(g.text, 1)
+                        self._store(requests[i], max_tokens, replies[i])
+                        self.calls += 1
+                        bar.advance()
+        for reply, prompt in zip(replies, rendered, strict=True):
+            reply.prompt_hash = text_sha256(prompt.text)  # type: ignore[union-attr]
         return replies  # type: ignore[return-value]
-
-
-def make_judge(*, base_url: str | None, judge_model: str | None, judge_local: str | None,
-               cache: JudgeCache | None, **options):
-    if base_url and judge_local:
-        raise PtstError("give either --base-url (an endpoint) or --judge-local (a local model), not both")
-    if base_url:
-        if not judge_model:
-            raise PtstError("--base-url needs --judge-model NAME (the model name the endpoint serves)")
-        return OpenAIJudge(base_url, judge_model, cache=cache, **options)
-    if judge_local:
-        return LocalJudge(judge_local, cache=cache, max_tokens=options.get("max_tokens"))
-    return None

@@ -103,14 +103,16 @@ class RefusalKeywordScorer:
 
 
 @register_scorer("refusal-keywords", _summary(""), metrics=(
-    MetricInfo("asr_keyword", "attack success (keywords)", higher_is_better=False, grid_roles=("harmful",)),
+    MetricInfo("asr_keyword", "attack success (keywords)", higher_is_better=False, grid_roles=("harmful",),
+               attack_success=True),
     MetricInfo("refusal_rate", "refusal rate", grid_roles=("benign-probe", "refusal"))), result=RefusalResult)
 def make_refusal_keywords(**_) -> RefusalKeywordScorer:
     return RefusalKeywordScorer()
 
 
 @register_scorer("refusal-keywords-qi2023", _summary("_qi2023"), metrics=(
-    MetricInfo("asr_keyword_qi2023", "attack success (Qi et al. keywords)", higher_is_better=False),
+    MetricInfo("asr_keyword_qi2023", "attack success (Qi et al. keywords)", higher_is_better=False,
+               attack_success=True),
     MetricInfo("refusal_rate_qi2023", "refusal rate (Qi et al. keywords)")), result=RefusalResult)
 def make_refusal_keywords_qi2023(**_) -> RefusalKeywordScorer:
     return RefusalKeywordScorer("refusal-keywords-qi2023", qi2023_list(), "_qi2023")

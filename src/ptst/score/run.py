@@ -12,7 +12,8 @@ from ptst.core.errors import PtstError
 from ptst.core.io import atomic_write_json, atomic_write_text
 from ptst.core.validation import validate_record
 from ptst.data.readers import read_rows
-from ptst.score.base import Scorer, scorers
+from ptst.score.base import Scorer
+from ptst.score.base import scorers as scorers_registry
 from ptst.score.metrics import Metric
 from ptst.store.records import SampleLine
 
@@ -44,16 +45,25 @@ def apply_scores(rows: Sequence[dict], scorer: Scorer) -> tuple[list[dict], list
 
 
 def unscored_count(results: Sequence[dict | None]) -> int:
-    return sum(1 for r in results if r is None or r.get("status", "scored") != "scored")
+    """Samples without a score that the judge did not decline (no reply could be read, every call failed, or
+    nothing to score)."""
+    return sum(1 for r in results if r is None or r.get("status", "scored") not in ("scored", "judge_refused"))
 
 
-def nothing_scored_reason(results: Sequence[dict | None]) -> str | None:
+def judge_refused_count(results: Sequence[dict | None]) -> int:
+    """Samples the judge declined to grade: their own bucket, neither safe nor unsafe."""
+    return sum(1 for r in results if r is not None and r.get("status") == "judge_refused")
+
+
+def nothing_scored_reason(results: Sequence[dict | None], expects: str = "a verdict") -> str | None:
     """Why not one sample was scored, in a few words (None when some were, or there were none): judge calls that
-    failed, judge replies without a score, samples without a reference answer."""
-    if not results or len(results) != unscored_count(results):
+    failed, judge replies without a verdict (`expects`: what the scorer reads), a judge that declined, samples
+    without a reference answer."""
+    if not results or any(r is not None and r.get("status", "scored") == "scored" for r in results):
         return None
     failed = [r for r in results if r is not None and r.get("status") == "failed"]
     unread = [r for r in results if r is not None and r.get("status") == "unscored"]
+    declined = judge_refused_count(results)
     missing = sum(1 for r in results if r is None)
     if len(failed) == len(results):
         if len(failed) > 1 and not any(r.get("attempts") for r in failed[1:]):
@@ -66,8 +76,10 @@ def nothing_scored_reason(results: Sequence[dict | None]) -> str | None:
     if unread:
         first = " ".join(str(unread[0].get("raw") or "").split())
         first = first if len(first) <= 60 else first[:57] + "..."
-        parts.append(f"{len(unread)} judge repl{'y' if len(unread) == 1 else 'ies'} held no '#thescore: N' with N "
-                     f"1-5 (the first: {first!r})")
+        parts.append(f"{len(unread)} judge repl{'y' if len(unread) == 1 else 'ies'} held no {expects} "
+                     f"(the first: {first!r})")
+    if declined:
+        parts.append(f"the judge declined to grade {declined} sample(s)")
     if missing:
         parts.append(f"{missing} sample(s) had no usable reference answer (the 'reference' field)")
     return "; ".join(parts)
@@ -78,24 +90,49 @@ def _json_number(value: float) -> float | None:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def score_file(path: str | Path, scorer: Scorer, out: str | Path, *, rows: list[dict] | None = None) -> dict:
-    """Score `path` (its rows as `read_samples` read them, when given) into `out` and write `out`.summary.json;
-    returns the summary. With nothing scored the summary's `nothing_scored` says why and its metrics have no value
-    (null)."""
+def panel_name(scorers: Sequence[Scorer]) -> str:
+    """What a scored file's summary names as its scorer: the scorer, or a panel's scorers joined by '+'."""
+    return "+".join(s.name for s in scorers)
+
+
+def panel_settings(scorers: Sequence[Scorer]) -> dict:
+    """What decides the scores beside the scorers' names; a panel's prefixed by each scorer's name."""
+    if len(scorers) == 1:
+        return dict(getattr(scorers[0], "settings", {}))
+    return {f"{s.name}.{k}": v for s in scorers for k, v in getattr(s, "settings", {}).items()}
+
+
+def score_file(path: str | Path, scorers: Scorer | Sequence[Scorer], out: str | Path, *,
+               rows: list[dict] | None = None) -> dict:
+    """Score `path` (its rows as `read_samples` read them, when given) with one scorer or several (a panel) into
+    `out` and write `out`.summary.json; returns the summary: per scorer its counts and metrics (with one scorer,
+    also at the top level). A scorer that scored nothing has `nothing_scored` saying why, and metrics with no
+    value (null)."""
     if Path(out).resolve() == Path(path).resolve():
         raise PtstError(f"--out {out}: is the input file; scoring never modifies its input, choose another path")
+    panel = [scorers] if not isinstance(scorers, Sequence) else list(scorers)
     if rows is None:
-        rows = read_samples(path, scorer=scorer.name, needs=getattr(scorers.get(scorer.name), "needs", ()))
-    scored_rows, results = apply_scores(rows, scorer)
-    atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in scored_rows))
-    metrics: list[Metric] = scorer.summarize(results)
-    summary = {"input": str(path), "output": str(out), "scorer": scorer.name,
-               "settings": dict(getattr(scorer, "settings", {})), "n": len(rows),
-               "n_scored": len(rows) - unscored_count(results), "n_unscored": unscored_count(results),
-               "n_failed": sum(1 for r in results if r is not None and r.get("status") == "failed"),
-               "metrics": [{k: _json_number(v) for k, v in m.to_dict().items()} for m in metrics]}
-    why = nothing_scored_reason(results)
-    if why:
-        summary["nothing_scored"] = why
+        needs = [n for s in panel for n in getattr(scorers_registry.get(s.name), "needs", ())]
+        rows = read_samples(path, scorer=panel_name(panel), needs=list(dict.fromkeys(needs)))
+    n, entries = len(rows), []
+    for scorer in panel:
+        rows, results = apply_scores(rows, scorer)
+        metrics: list[Metric] = scorer.summarize(results)
+        refused = judge_refused_count(results)
+        entry = {"scorer": scorer.name, "settings": dict(getattr(scorer, "settings", {})),
+                 "n_scored": n - unscored_count(results) - refused, "n_unscored": unscored_count(results),
+                 "n_judge_refused": refused,
+                 "n_failed": sum(1 for r in results if r is not None and r.get("status") == "failed"),
+                 "metrics": [{k: _json_number(v) for k, v in m.to_dict().items()} for m in metrics]}
+        why = nothing_scored_reason(results, getattr(scorer, "expects", "a verdict"))
+        if why:
+            entry["nothing_scored"] = why
+        entries.append({**entry, "metric_objects": metrics})
+    atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    summary = {"input": str(path), "output": str(out), "scorer": panel_name(panel), "settings": panel_settings(panel),
+               "n": n, "scorers": [{k: v for k, v in e.items() if k != "metric_objects"} for e in entries]}
+    if len(entries) == 1:
+        summary.update(summary["scorers"][0])
     atomic_write_json(f"{out}.summary.json", summary)
-    return {**summary, "metric_objects": metrics}
+    return {**summary, "entries": entries, **({"metric_objects": entries[0]["metric_objects"]}
+                                              if len(entries) == 1 else {})}

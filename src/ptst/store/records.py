@@ -157,10 +157,14 @@ META_SHAPES: dict[str, TypeAdapter] = {
 
 # Scorer results, by scorer name: each scorer registers the shape of its per-sample result
 # (`ptst.score.base.register_scorer(..., result=MODEL)`), and the store checks stored results against it.
-class ScoreResult(_Open):
-    """Fields every result may have: `status` scored | unscored | failed (judges); absent means scored."""
+JudgeStatus = Literal["scored", "unscored", "judge_refused", "failed"]  # see ptst.score.judged
 
-    status: Literal["scored", "unscored", "failed"] = "scored"
+
+class ScoreResult(_Open):
+    """Fields every result may have: `status` scored | unscored | judge_refused | failed (judges); absent means
+    scored."""
+
+    status: JudgeStatus = "scored"
 
 
 _RESULT_SHAPES: dict[str, TypeAdapter] = {}

@@ -13,6 +13,7 @@ from ptst.core.yamlfile import read_yaml
 from ptst.data.source import DataSource
 from ptst.models.engines import Decoding
 from ptst.models.options import EngineOption, RenderOptions, RuntimeOptions
+from ptst.score.judge_options import JudgeOptions
 from ptst.study.baselines import Baseline
 from ptst.study.executors import executors
 from ptst.study.resources import Resources
@@ -54,20 +55,6 @@ class TrainSpec(DataRef):
         return self
 
 
-class Judge(_Strict):
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the rubric scorer")
-    judge_model: str | None = None
-    judge_local: str | None = Field(None, description="local judge model instead of an endpoint")
-    api_key_env: str = "OPENAI_API_KEY"
-    rubric: str | None = Field(None, description="qi2023 (the paper's judge, Qi et al. 2023), ptst-short (default) "
-                               "or a rubric file taken unchanged")
-    max_tokens: int | None = Field(None, ge=1, description="most tokens per judge reply (default: the rubric's own, "
-                                   "4096 for qi2023)")
-    concurrency: int = Field(8, ge=1)
-    max_retries: int = Field(4, ge=0)
-    timeout: float = Field(60.0, gt=0)
-
-
 class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
     """A study. Rendering (markup, system policy), runtime (dtype, device) and engine options are the same
     models `ptst generate` and `ptst train` use; `decoding` is the engines' Decoding; `train.hyper` is
@@ -80,7 +67,10 @@ class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
     test_templates: list[str] = Field(description="test templates (columns of the grid)")
     evals: list[EvalSet] = Field(description="evaluation sets and their scorers")
     decoding: Decoding = Field(default_factory=Decoding)
-    judge: Judge | None = None
+    judge: JudgeOptions | None = Field(None, description="the judge of every scorer that needs one (rubric, "
+                                       "strongreject-*, guard); see `ptst.score.judge_options`")
+    judges: dict[str, JudgeOptions] = Field(default_factory=dict, description="a judge per scorer, in place of "
+                                            "`judge` for that scorer (a panel of different judges)")
     template_files: list[str] = Field(default_factory=list, description="YAML files of extra templates")
     batch_size: int | None = Field(None, ge=1, description="generation batch size (default: sized by length; "
                                    "not part of any identity)")
@@ -107,12 +97,18 @@ class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
         return v
 
     @model_validator(mode="after")
-    def _rubric_needs_judge(self) -> StudyConfig:
-        if any("rubric" in e.scorers for e in self.evals) and not (
-                self.judge and (self.judge.base_url or self.judge.judge_local)):
-            raise ValueError("the rubric scorer needs a judge: set judge.base_url + judge.judge_model, or "
-                             "judge.judge_local")
+    def _judged_scorers_have_a_judge(self) -> StudyConfig:
+        from ptst.score.base import needs_judge, scorers
+
+        for name in dict.fromkeys(n for e in self.evals for n in e.scorers):
+            if name in scorers and needs_judge(name) and not (self.judge_for(name) or JudgeOptions()).configured:
+                raise ValueError(f"the {name} scorer needs a judge: set judge.base_url + judge.judge_model, or "
+                                 f"judge.judge_local (or judges.{name})")
         return self
+
+    def judge_for(self, scorer: str) -> JudgeOptions | None:
+        """The judge options of a scorer: its own under `judges`, else the study's `judge`."""
+        return self.judges.get(scorer) or self.judge
 
 
 def with_compute_dtype(cfg: StudyConfig) -> StudyConfig:
@@ -170,6 +166,7 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> StudyConfig:
         data["train"]["mix_file"] = fix(data["train"]["mix_file"])
         for b in data["train"]["baselines"] or []:
             b["mix_file"] = fix(b["mix_file"])
-    if data["judge"] and data["judge"]["rubric"]:
-        data["judge"]["rubric"] = fix(data["judge"]["rubric"])
+    for judge in [data["judge"], *data["judges"].values()]:
+        if judge and judge["rubric"]:
+            judge["rubric"] = fix(judge["rubric"])
     return StudyConfig.model_validate(data)

@@ -5,13 +5,13 @@ a run shares: the store, the engine, the scorers (each built once per run) and t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ptst.data.item import Item
 from ptst.generate.cells import CellJob, Rendering, generate_cells, prepare_cell
 from ptst.models.engines import Decoding, Engine, engines
-from ptst.score import scorers
+from ptst.score.build import ScorerSet
 from ptst.store.study_store import StudyStore
 from ptst.study.config import StudyConfig
 from ptst.study.plan import Cell, Plan, Variant, build_plan
@@ -44,7 +44,7 @@ class EvalContext:
     progress: StudyProgress
     artifacts: Path | None = None  # where training runs write adapters (every node reads it); None: the run dir
     address: str | None = None  # the cluster of an executor that uses one (ray); None: a local one
-    _scorers: dict = field(default_factory=dict)
+    _scorers: ScorerSet | None = None
 
     def __post_init__(self) -> None:
         self.artifacts = Path(self.artifacts or self.run_dir)
@@ -60,9 +60,9 @@ class EvalContext:
         evaluate_task(task, self)
 
     def scorer(self, name: str):
-        if name not in self._scorers:
-            self._scorers[name] = make_scorer(self.cfg, name)
-        return self._scorers[name]
+        if self._scorers is None:
+            self._scorers = scorer_set(self.cfg)
+        return self._scorers.get(name)
 
 
 def evaluate_task(task: EvalTask, ctx: EvalContext) -> None:
@@ -131,18 +131,6 @@ def score_cell(ctx: EvalContext, cell: Cell) -> None:
             ctx.store.note_failed_scores(cell.id, name, [res for res, f in zip(results, failed, strict=True) if f])
 
 
-def make_scorer(cfg: StudyConfig, name: str):
-    factory = scorers.get(name)
-    if name != "rubric":
-        return factory()
-    from ptst.core.paths import ptst_home
-    from ptst.score.judges import make_judge
-    from ptst.store.judge_cache import JudgeCache
-
-    j = cfg.judge
-    options = {"api_key_env": j.api_key_env, "concurrency": j.concurrency, "max_retries": j.max_retries,
-               "timeout": j.timeout} if j.base_url else {}
-    options["max_tokens"] = j.max_tokens  # None: the rubric's own limit
-    judge = make_judge(base_url=j.base_url, judge_model=j.judge_model, judge_local=j.judge_local,
-                       cache=JudgeCache(ptst_home() / "judge_cache.sqlite"), **options)
-    return factory(judge=judge, rubric=j.rubric, progress=False)
+def scorer_set(cfg: StudyConfig) -> ScorerSet:
+    """The study's scorers, each with the judge its config gives it (built once per run)."""
+    return ScorerSet(cfg.judge_for, progress=False)

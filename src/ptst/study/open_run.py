@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 import time
+import types
+import typing
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from ptst.core.errors import PtstError
 from ptst.core.hashing import canonical_json, content_hash
@@ -42,9 +46,7 @@ def check_config(store: StudyStore, cfg: StudyConfig, allow_extend: bool, run_di
     new = redact_config(cfg.model_dump(exclude=HOW_IT_RUNS))  # a run may move between executors and resume
     old = redact_config({k: v for k, v in store.config().items() if k not in HOW_IT_RUNS})  # no stored secrets
     if old:
-        for key, field in StudyConfig.model_fields.items():  # a setting added to ptst later, at its default,
-            if key not in old and new.get(key) == field.default:  # changes nothing in a run made before it
-                old[key] = new[key]
+        fill_added_defaults(old, new, StudyConfig)
         diffs = config_differences(old, new)
         if diffs and not allow_extend:
             shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
@@ -52,6 +54,29 @@ def check_config(store: StudyStore, cfg: StudyConfig, allow_extend: bool, run_di
                             "--allow-extend to add only the new cells")
     store.set_meta("config", canonical_json(new))
     store.set_meta("config_hash", content_hash(new))
+
+
+def fill_added_defaults(old: dict, new: dict, model: type[BaseModel]) -> None:
+    """A setting added to ptst later, at its default, changes nothing in a run made before it: copy such settings
+    from `new` into `old` (in nested settings too, e.g. a judge option added later)."""
+    for key, field in model.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if key not in old:
+            if key in new and new[key] == (default.model_dump() if isinstance(default, BaseModel) else default):
+                old[key] = new[key]
+            continue
+        sub = _model_in(field.annotation)
+        if sub is not None and isinstance(old[key], dict) and isinstance(new.get(key), dict):
+            fill_added_defaults(old[key], new[key], sub)
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    """The pydantic model a field holds (`X`, `X | None`), if any."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    for candidate in (annotation, *(typing.get_args(annotation) if union else ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def config_differences(old, new, prefix: str = "") -> list[str]:
