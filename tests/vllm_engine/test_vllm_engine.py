@@ -129,7 +129,7 @@ def tiny_vllm_model(tmp_path_factory) -> str:
 def _study(tmp_path: Path, model: str) -> Path:
     config = tmp_path / "smoke-vllm.yaml"
     text = (ROOT / "configs" / "smoke.yaml").read_text().replace("model: embedded:tiny-random", f"model: {model}")
-    config.write_text(text + "engine: vllm\n")
+    config.write_text(text + "engine: vllm\ndtype: float32\n")  # auto would be bfloat16 on a CPU with a bf16 unit
     return config
 
 
