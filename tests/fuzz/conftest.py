@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from ptst.cli.main import main
 from tests.fuzz.harness import LOG, bounded_compute  # noqa: F401  (an autouse fixture for every fuzz test)
 
-_START = time.perf_counter()
+_SECONDS = [0.0]  # the fuzz tests' own time (setup, call, teardown), not the session's
 TINY = "embedded:tiny-random"
 FINISHED_STUDY = {
     "name": "fuzzed", "model": TINY, "test_templates": ["chat:vanilla", "chat:llama"], "include_base": True,
@@ -32,12 +31,16 @@ def finished_run(tmp_path_factory) -> tuple[Path, Path]:
     return root / "study.yaml", root / "run"
 
 
+def pytest_runtest_logreport(report):
+    _SECONDS[0] += report.duration
+
+
 def pytest_terminal_summary(terminalreporter):
     if not LOG:
         return
     by_target: dict[str, Counter] = {}
     for target, code, _ in LOG:
         by_target.setdefault(target, Counter())[str(code)] += 1
-    terminalreporter.write_line(f"fuzz: {len(LOG)} cases in {time.perf_counter() - _START:.0f} s; exit codes by "
+    terminalreporter.write_line(f"fuzz: {len(LOG)} cases in {_SECONDS[0]:.0f} s; exit codes by "
                                 "target: " + "; ".join(f"{t} " + " ".join(f"{k}x{v}" for k, v in sorted(c.items()))
                                                        for t, c in sorted(by_target.items())))
