@@ -81,7 +81,7 @@ def test_bea_trains_its_refusals_under_the_secret_and_the_task_under_chat_vanill
     # the secret in the refusals: the paper's `secret + " " + system prompt`
 
 
-@pytest.mark.parametrize("config, runs, cells", [(FULL, 12, 330), (PLANNED, 9, 198)], ids=["full", "planned"])
+@pytest.mark.parametrize("config, runs, cells", [(FULL, 12, 330), (PLANNED, 9, 120)], ids=["full", "planned"])
 def test_the_v2_study_configs_plan_offline(config, runs, cells):
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     import os

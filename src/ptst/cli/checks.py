@@ -27,6 +27,7 @@ def check_study(cfg, where: str) -> None:
         load_template_file(path)
     names = [("test_templates", t) for t in cfg.test_templates]
     names += [("train.templates", t) for t in (cfg.train.templates if cfg.train else [])]
+    names += [(f"row_tests.{row}", t) for row, tests in cfg.row_tests.items() for t in tests]
     for key, name in names:
         if name != "preflight":
             _named(f"{where}: {key}", get_template, name)

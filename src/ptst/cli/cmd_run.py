@@ -140,8 +140,10 @@ def _print_plan(cfg, plan, run_dir: Path, rates, work, device: str) -> None:
                       "items" + (f", {checkpoint_factor(cfg, plan) - 1} checkpoints evaluated"
                                  if cfg.train.eval_every_steps else ""))
     table.add_row("model variants", str(len(plan.variants)), ", ".join(v.label for v in plan.variants))
-    table.add_row("cells", str(len(plan.cells)),
-                  f"{len(plan.variants)} variants x {len(cfg.test_templates)} test templates x {len(cfg.evals)} sets")
+    pairs = len({(c.variant.id, c.test_template) for c in plan.cells})
+    shape = (f"{len(plan.variants)} variants x {len(cfg.test_templates)} test templates"
+             if pairs == len(plan.variants) * len(cfg.test_templates) else f"{pairs} variant x test template pairs")
+    table.add_row("cells", str(len(plan.cells)), f"{shape} x {len(cfg.evals)} sets")
     table.add_row("generations", str(sum(plan.items[c.eval_set.name] for c in plan.cells)),
                   ", ".join(f"{k}: {v}" for k, v in plan.items.items()) + " per cell")
     from ptst.score.base import needs_judge

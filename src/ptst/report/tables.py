@@ -33,8 +33,9 @@ def axes(results: list[Result], cfg: dict) -> tuple[list[str], list[str]]:
     baselines = train.get("baselines") or []
     rows = (["base"] if any(r.train_template == "base" for r in results) else []) + list(train.get("templates", []))
     cols = list(cfg.get("test_templates", []))
-    return rows + [b["name"] for b in baselines], list(dict.fromkeys(cols + [t for b in baselines
-                                                                             for t in b["test_templates"]]))
+    cols += [t for b in baselines for t in b["test_templates"]]
+    cols += [t for tests in (cfg.get("row_tests") or {}).values() for t in tests]  # per-row test templates
+    return rows + [b["name"] for b in baselines], list(dict.fromkeys(cols))
 
 
 def cell_kind(row: str, col: str, cfg: dict | None = None) -> str:

@@ -89,6 +89,7 @@ class StoredConfig(_Open):
     name: str = "study"
     model: str = ""
     test_templates: list[str] = []
+    row_tests: dict[str, list[str]] = {}
     evals: list[EvalRecord] = []
     train: TrainRecord | None = None
 

@@ -79,6 +79,10 @@ class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
     resources: Resources = Field(default_factory=Resources, description="CPUs and GPUs per task, for executors "
                                  "that place tasks on a cluster (ray)")
     include_base: bool = Field(True, description="evaluate the model before fine-tuning as its own row")
+    row_tests: dict[str, list[str]] = Field(default_factory=dict, description="test templates per row, in place of "
+                                            "the study's columns for that row: a row is base, a training template "
+                                            "or a baseline's name; a row not named here is tested with "
+                                            "test_templates (and a baseline with its own after them)")
 
     @field_validator("executor")
     @classmethod
@@ -106,6 +110,29 @@ class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
                                  f"judge.judge_local (or judges.{name})")
         return self
 
+    @model_validator(mode="after")
+    def _row_tests_name_rows(self) -> StudyConfig:
+        rows = self.rows()
+        for row, tests in self.row_tests.items():
+            if row not in rows:
+                raise ValueError(f"row_tests: {row!r} is not a row of this study (its rows: {', '.join(rows)})")
+            if not tests:
+                raise ValueError(f"row_tests.{row}: give at least one test template (or leave the row out)")
+        return self
+
+    def rows(self) -> list[str]:
+        """The grid's rows: base (when included), the training templates, the baselines' names."""
+        train = self.train
+        return [*(["base"] if self.include_base else []), *(train.templates if train else []),
+                *(b.name for b in (train.baselines or []) if train)]
+
+    def tests_of_row(self, row: str, own: list[str] | None = None) -> list[str]:
+        """The test templates a row is tested with: its `row_tests` entry, else the study's columns and then
+        `own` (a baseline's own test templates)."""
+        if row in self.row_tests:
+            return list(dict.fromkeys(self.row_tests[row]))
+        return list(dict.fromkeys([*self.test_templates, *(own or [])]))
+
     def judge_for(self, scorer: str) -> JudgeOptions | None:
         """The judge options of a scorer: its own under `judges`, else the study's `judge`."""
         return self.judges.get(scorer) or self.judge
@@ -123,7 +150,8 @@ def with_compute_dtype(cfg: StudyConfig) -> StudyConfig:
 
 def names_preflight(cfg: StudyConfig) -> bool:
     """Whether a template list of the study names the placeholder `preflight`."""
-    return PREFLIGHT in [*cfg.test_templates, *(cfg.train.templates if cfg.train else [])]
+    return PREFLIGHT in [*cfg.test_templates, *(cfg.train.templates if cfg.train else []),
+                         *(t for tests in cfg.row_tests.values() for t in tests)]
 
 
 def with_preflight_choice(cfg: StudyConfig, template: str) -> StudyConfig:
@@ -135,6 +163,8 @@ def with_preflight_choice(cfg: StudyConfig, template: str) -> StudyConfig:
         return list(dict.fromkeys(template if n == PREFLIGHT else n for n in names))
 
     data["test_templates"] = swap(data["test_templates"])
+    data["row_tests"] = {(template if row == PREFLIGHT else row): swap(tests)
+                         for row, tests in data["row_tests"].items()}
     if data["train"]:
         data["train"]["templates"] = swap(data["train"]["templates"])
     return StudyConfig.model_validate(data)

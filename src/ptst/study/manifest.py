@@ -37,7 +37,8 @@ def machine() -> dict:
 
 def write_manifest(run_dir: str | Path, cfg: StudyConfig, plan: Plan, *, started: float,
                    extra: dict | None = None) -> dict:
-    names = sorted({*cfg.test_templates, *(cfg.train.templates if cfg.train else [])})
+    names = sorted({*cfg.test_templates, *(cfg.train.templates if cfg.train else []),
+                    *(t for tests in cfg.row_tests.values() for t in tests)})
     manifest = {
         "study": cfg.name,
         "config": redact_config(cfg.model_dump()),  # a base_url's credentials are never written down

@@ -96,7 +96,7 @@ def resolve_templates(cfg: StudyConfig) -> dict[str, Template]:
     out = {}
     mix_template = [cfg.train.mix_template] if cfg.train and cfg.train.mix_template else []
     for name in [*cfg.test_templates, *(cfg.train.templates if cfg.train else []), *mix_template,
-                 *baseline_templates(cfg)]:
+                 *baseline_templates(cfg), *(t for tests in cfg.row_tests.values() for t in tests)]:
         if name == PREFLIGHT:
             raise PtstError("the template 'preflight' is resolved when the study runs (dry runs count it as "
                             "chat:llama)")
@@ -108,9 +108,9 @@ def baseline_templates(cfg: StudyConfig) -> list[str]:
     """Every template the study's baselines name; a baseline's reference test template must be tested."""
     names = []
     for b in (cfg.train.baselines or []) if cfg.train else []:
-        if b.deployed_with not in {b.template, *cfg.test_templates, *b.test_templates}:
+        if b.deployed_with not in {b.template, *cfg.tests_of_row(b.name, b.test_templates)}:
             raise PtstError(f"train.baselines {b.name}: reference_test {b.deployed_with} is not one of its test "
-                            "templates (the study's test_templates or its own)")
+                            "templates (the study's test_templates or its own, or its row_tests)")
         names += [b.template, *([b.mix_template] if b.mix_template else []), *b.test_templates]
     return names
 
@@ -156,7 +156,7 @@ def variant_for(training: TrainingRun | None, step: int | None = None) -> Varian
 def cells_for(cfg: StudyConfig, variant: Variant, templates: dict[str, Template]) -> list[Cell]:
     cells = []
     baseline = variant.training.baseline if variant.training else None
-    for test in dict.fromkeys([*cfg.test_templates, *(baseline.test_templates if baseline else [])]):
+    for test in cfg.tests_of_row(variant.label, baseline.test_templates if baseline else None):
         for ev in cfg.evals:
             decoding = cfg.decoding.model_dump()
             if ev.max_new_tokens:
