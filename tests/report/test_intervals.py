@@ -196,3 +196,64 @@ def test_highlighted_pairs_compare_each_ptst_cell_with_each_baseline_as_deployed
         ("safety prompt at test time, same model", ptst, ("chat:vanilla", "chat:vanilla")),
         ("PTST vs baseline bea", ptst, ("bea", "bea:secret")),
         ("PTST vs baseline safety-mix", ptst, ("safety-mix", "chat:vanilla"))])  # a baseline row is never A
+
+
+PRIMARY = [{"name": "PTST vs same-template", "a": "chat:vanilla -> chat:llama", "b": "chat:llama -> chat:llama",
+            "set": "harmful", "metric": None},
+           {"name": "prompt at test time", "a": "chat:vanilla -> chat:llama", "b": "chat:vanilla -> chat:vanilla",
+            "set": "harmful", "metric": "asr_keyword"}]
+
+
+@pytest.mark.slow  # a two-seed study
+def test_primary_comparisons_are_tested_over_seeds_with_holm_over_them_alone(two_seed_run, tmp_path):
+    run = tmp_path / "primary"
+    shutil.copytree(two_seed_run, run)
+    db = sqlite3.connect(run / "store.sqlite")
+    config = json.loads(db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+    db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps({**config, "primary": PRIMARY}),))
+    db.commit()
+    db.close()
+    r = run_cli("report", str(run))
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = _rows(run)
+    p_values = []
+    for comparison in PRIMARY:
+        (row,) = _pick(rows, comparison=f"primary: {comparison['name']}")
+        a = _outcomes(run, *comparison["a"].split(" -> "))
+        b = _outcomes(run, *comparison["b"].split(" -> "))
+        per_seed = [sum(a[s].values()) / len(a[s]) - sum(b[s].values()) / len(b[s]) for s in sorted(a)]
+        mean, sd = sum(per_seed) / 2, abs(per_seed[0] - per_seed[1]) / math.sqrt(2)
+        assert float(row["value"]) == pytest.approx(mean, abs=1e-5)
+        assert [float(d) for d in row["per_seed"].split()] == pytest.approx(per_seed, abs=1e-4)
+        assert row["covers"] == "seeds (t 95%, k=2)" and row["metric"] == "asr_keyword" and row["n"] == "2"
+        # df = 1: Student's t is Cauchy, so the two-sided p is 1 - (2/pi) atan(|t|)
+        p = 1 - 2 / math.pi * math.atan(abs(mean) / (sd / math.sqrt(2))) if sd else float(mean == 0)
+        assert float(row["p_value"]) == pytest.approx(p, rel=1e-4, abs=1e-6)
+        flips = [abs(x * per_seed[0] + y * per_seed[1]) >= abs(sum(per_seed)) - 1e-12
+                 for x, y in itertools.product((1, -1), repeat=2)]
+        assert float(row["p_sign_flip"]) == pytest.approx(sum(flips) / 4)
+        assert row["test"].startswith("paired t over per-seed differences (k=2, df=1); Holm over 2 primary")
+        p_values.append(float(row["p_value"]))
+    holm = [float(_pick(rows, comparison=f"primary: {c['name']}")[0]["p_holm"]) for c in PRIMARY]
+    assert min(holm) == pytest.approx(min(1.0, 2 * min(p_values)), rel=1e-4)
+    assert max(holm) == pytest.approx(max(min(holm), max(p_values)), rel=1e-4)
+    md = (run / "results.md").read_text()
+    assert "## Primary comparisons (named in the study config before it ran)" in md
+    assert "## Exploratory: other differences the report highlights" in md  # the rest, labelled so
+    assert md.index("## Primary comparisons") < md.index("## Exploratory")
+
+
+@pytest.mark.parametrize("comparison, message", [
+    ({"a": "chat:vanilla", "b": "base -> chat:llama"}, "field 'primary.0.a': 'chat:vanilla': expected 'ROW -> TEST'"),
+    ({"a": "chat:alpaca -> chat:llama"}, "primary[0] (c).a: 'chat:alpaca' is not a row of this study"),
+    ({"a": "base -> chat:mpt"}, "primary[0] (c).a: the row base is not tested with chat:mpt"),
+    ({"set": "gsm8k"}, "primary[0] (c).set: 'gsm8k' is not one of the evals"),
+    ({"metric": "accuracy"}, "primary[0] (c).metric: the scorers of harmful report no 'accuracy'"),
+])
+def test_a_primary_comparison_must_name_cells_of_the_study(tmp_path, comparison, message):
+    base = {"name": "c", "a": "chat:vanilla -> chat:llama", "b": "chat:llama -> chat:llama", "set": "harmful"}
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text((ROOT / "configs" / "smoke.yaml").read_text()
+                   + "primary:\n  - " + json.dumps({**base, **comparison}) + "\n")
+    r = run_cli("run", str(cfg), "--dry-run", "--calibrate", "no")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and message in r.stderr, r.stderr

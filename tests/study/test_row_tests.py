@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
 import yaml
 
 from ptst.study.config import load_study_config
@@ -49,6 +50,7 @@ def test_a_row_that_is_not_in_the_study_is_refused_naming_the_rows(tmp_path):
     assert r.returncode == 2 and "row_tests.base" in r.stderr and "chat:nope" in r.stderr
 
 
+@pytest.mark.slow  # a study run
 def test_a_study_with_per_row_columns_runs_and_reports_only_those_cells(tmp_path):
     out = tmp_path / "run"
     dry = run_cli("run", str(_config(tmp_path, row_tests=ROWS)), "--dry-run", "--calibrate", "no")

@@ -134,11 +134,32 @@ def load_model(ref: str, *, adapter: str | None = None, dtype: str = "auto", dev
     if adapter:
         model = _attach_adapter(model, adapter, merge=merge)
     if merge_in_float32:
-        model = model.to(torch_dtype)
+        _round_parameters(model, torch_dtype)
     if not for_training:  # for training the Trainer places the model (one device per process)
         model.to(device)
         model.eval()
+        _contiguous_head_input(model)
     return LoadedModel(model, tokenizer, ref, path, adapter, str(torch_dtype).removeprefix("torch."), device)
+
+
+def _contiguous_head_input(model) -> None:
+    """Hand the output projection a contiguous input. transformers slices the last position out of a prefill
+    (`logits_to_keep`), and torch's CPU matmul, given such a strided 3-D input and a weight that needs no gradient
+    (as after a merged adapter), multiplies by a copy of the whole (vocabulary x hidden) weight per row: a
+    151,936-row head took 21 s for a batch of 32 in bfloat16 instead of 0.05 s (0.7 s instead of 0.18 in
+    float32). A copy of one position per row avoids it."""
+    head = model.get_output_embeddings()
+    if head is not None:
+        head.register_forward_pre_hook(lambda _module, args: (args[0].contiguous(), *args[1:]))
+
+
+def _round_parameters(model, dtype) -> None:
+    """Round the (float32-merged) weights to `dtype` and leave the model as `from_pretrained(dtype=...)` leaves
+    one: buffers such as RoPE's inverse frequencies stay float32 (`model.to(dtype)` would round them too), and the
+    config names the new dtype."""
+    for param in model.parameters():
+        param.data = param.data.to(dtype)
+    model.config.dtype = dtype
 
 
 @contextmanager

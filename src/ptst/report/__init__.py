@@ -42,7 +42,7 @@ def write_report(run_dir: str | Path, *, sample_budget: int | None = None) -> di
                  for b in (cfg.get("train") or {}).get("baselines") or []}
     outcomes = request_outcomes(run_dir, results)
     pairs = highlighted_pairs(outcomes, results, lambda r, c: cell_kind(r, c, cfg) == "ptst", baselines)
-    extra_rows, statistics = study_statistics(outcomes, results, pairs)
+    extra_rows, statistics = study_statistics(outcomes, results, pairs, cfg.get("primary") or [])
     atomic_write_text(run_dir / "results.csv", results_csv(results, extra_rows))
     absent, study_cells = absent_cells(run_dir)
     side_by_side = side_by_side_markdown(results, cfg)

@@ -22,6 +22,8 @@ from ptst.score.stats import (
     paired_differences,
     paired_test,
     seed_interval,
+    seed_paired_t,
+    seed_sign_flip,
     two_level_bootstrap,
 )
 from ptst.store.study_store import StudyStore
@@ -30,6 +32,7 @@ CellKey = tuple[str, str, str, str, str]  # train template, test template, datas
 PTST_VS_SAME = "PTST vs same-template training"
 WITHIN_MODEL = "safety prompt at test time, same model"
 VS_BASELINE = "PTST vs baseline"
+PRIMARY = "primary"
 
 
 @dataclass
@@ -154,6 +157,70 @@ def _compare(out: Outcomes, label: str, a: CellKey, b: CellKey) -> tuple[list[di
     return rows, test.p_value if test else None
 
 
+def primary_rows(out: Outcomes, results: list[Result], comparisons: list[dict]) -> list[dict]:
+    """The study's pre-specified comparisons (config `primary`): for each, the per-seed values of A - B (paired by
+    seed), their mean with a t interval over seeds, a paired t test over seeds and the exact sign-flip p over
+    seeds; the t tests' p-values Holm-adjusted over these comparisons only."""
+    defaults = dict(primary_metrics(results))  # set -> its primary metric
+    rows, p_values = [], []
+    for c in comparisons:
+        metric = c.get("metric") or defaults.get(c["set"])
+        (ra, ta), (rb, tb) = (c["a"].split(" -> ", 1), c["b"].split(" -> ", 1))
+        a = next((k for k in out.cells if k[:3] == (ra, ta, c["set"]) and k[4] == metric), None)
+        b = next((k for k in out.cells if k[:3] == (rb, tb, c["set"]) and k[4] == metric), None)
+        shared = {"comparison": f"{PRIMARY}: {c['name']}", "versus_train_template": rb, "versus_test_template": tb,
+                  "seed": "all"}
+        if a is None or b is None:
+            key = a or (ra, ta, c["set"], "", metric or "")
+            rows.append({**_row(key, out, value="", low="", high="", covers="", n=0, test="none (a cell has no "
+                                "results in this run)", p_value="", **shared)})
+            p_values.append(None)
+            continue
+        seeds = sorted(set(out.cells[a]) & set(out.cells[b]), key=str)
+        per_seed = [_mean(out.cells[a][s]) - _mean(out.cells[b][s]) for s in seeds]
+        if len(per_seed) < 2:
+            rows.append(_row(a, out, value=per_seed[0] if per_seed else "", low="", high="", covers="", n=len(seeds),
+                             test="none (a test over seeds needs 2 or more seeds)", p_value="", **shared))
+            p_values.append(None)
+            continue
+        ci, t = seed_interval(per_seed, bounds=(-1.0, 1.0) if out.kind[metric] == "rate" else None), \
+            seed_paired_t(per_seed)
+        rows.append(_row(a, out, value=ci.value, low=ci.low, high=ci.high, covers=ci.covers, n=len(seeds),
+                         test=t.name, p_value=t.p_value, p_sign_flip=seed_sign_flip(per_seed),
+                         per_seed=" ".join(f"{d:+.4g}" for d in per_seed), **shared))
+        p_values.append(t.p_value)
+    tested = [i for i, p in enumerate(p_values) if p is not None]
+    for i, adjusted in zip(tested, holm([p_values[i] for i in tested]), strict=True):
+        rows[i]["p_holm"] = adjusted
+        rows[i]["test"] += f"; Holm over {len(tested)} primary comparisons"
+    return rows
+
+
+def _mean(values: Mapping[str, float]) -> float:
+    return math.fsum(values.values()) / len(values)
+
+
+def primary_table(rows: list[dict]) -> list[str]:
+    lines = ["## Primary comparisons (named in the study config before it ran)", "",
+             "Each is tested over seeds: the noise is training variance (each seed its own data order and adapter), "
+             "so a small p here is a claim about the training recipe, not about one trained model. The sign-flip p "
+             "is exact and assumption-free but never below 2/2^k (0.25 with 3 seeds). Every other difference in "
+             "this report is exploratory.", "",
+             "| comparison | set: metric | A (train → test) | B (train → test) | A - B per seed | mean A - B "
+             "[t 95% over seeds] | paired t p | sign-flip p | p (Holm) |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        m = r["metric"]
+        interval = f"[{_number(m, r['low'], True)}, {_number(m, r['high'], True)}]" if r["low"] != "" else ""
+        p = "" if r["p_value"] == "" else f"{r['p_value']:.3g}"
+        flip = f"{r['p_sign_flip']:.3g}" if "p_sign_flip" in r else ""
+        holm_p = f"{r['p_holm']:.3g}" if "p_holm" in r else r["test"] if r["p_value"] == "" else ""
+        per_seed = " ".join(_number(m, float(d), True) for d in r.get("per_seed", "").split())
+        lines.append(f"| {r['comparison'].removeprefix(PRIMARY + ': ')} | {_title(r)} | `{r['train_template']}` → "
+                     f"`{r['test_template']}` | `{r['versus_train_template']}` → `{r['versus_test_template']}` | "
+                     f"{per_seed} | {_number(m, r['value'], True)} {interval} | {p} | {flip} | {holm_p} |")
+    return lines + [""]
+
+
 def coverage_notes(seeds: int) -> list[str]:
     if seeds < 2:
         return ["**One seed: every interval in this report covers requests only.** A Wilson 95% interval (rates) "
@@ -208,8 +275,12 @@ def cells_table(cells: list[dict], primary: set) -> list[str]:
     return lines + [""]
 
 
-def comparisons_table(rows: list[dict]) -> list[str]:
-    lines = ["## Differences the report highlights (A - B)", "",
+def comparisons_table(rows: list[dict], exploratory: bool = False) -> list[str]:
+    title = "## Differences the report highlights (A - B)"
+    if exploratory:
+        title = ("## Exploratory: other differences the report highlights (A - B; request-level tests, conditional "
+                 "on the trained models; Holm over these only)")
+    lines = [title, "",
              "| set: metric | comparison | A (train → test) | B (train → test) | A - B | intervals (what they "
              "cover) | paired test | p | p (Holm) |", "|---|---|---|---|---|---|---|---|---|"]
     grouped: dict[tuple, list[dict]] = {}
@@ -228,21 +299,25 @@ def comparisons_table(rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def statistics_markdown(cells: list[dict], comparisons: list[dict], seeds: int, primary: set) -> str:
+def statistics_markdown(cells: list[dict], comparisons: list[dict], seeds: int, primary: set,
+                        pre_specified: list[dict] | None = None) -> str:
     lines = ["## What the intervals cover", "", *coverage_notes(seeds), ""]
+    lines += primary_table(pre_specified) if pre_specified else []
     lines += cells_table(cells, primary) if cells else []
-    lines += comparisons_table(comparisons) if comparisons else []
+    lines += comparisons_table(comparisons, exploratory=bool(pre_specified)) if comparisons else []
     return "\n".join(lines)
 
 
-def study_statistics(outcomes: Outcomes, results: list[Result],
-                     pairs: list[tuple[str, CellKey, CellKey]]) -> tuple[list[dict], str]:
+def study_statistics(outcomes: Outcomes, results: list[Result], pairs: list[tuple[str, CellKey, CellKey]],
+                     pre_specified: list[dict] | None = None) -> tuple[list[dict], str]:
     """The extra rows of results.csv and the statistics section of results.md, from the per-request outcomes
-    (`request_outcomes`) and the differences to highlight (`highlighted_pairs`)."""
+    (`request_outcomes`), the differences to highlight (`highlighted_pairs`) and the config's pre-specified
+    comparisons (`primary`)."""
     cells = cell_rows(outcomes)
     comparisons = comparison_rows(outcomes, pairs)
+    first = primary_rows(outcomes, results, pre_specified) if pre_specified else []
     primary = set(primary_metrics(results))
-    return cells + comparisons, statistics_markdown(cells, comparisons, outcomes.seeds(), primary)
+    return first + cells + comparisons, statistics_markdown(cells, comparisons, outcomes.seeds(), primary, first)
 
 
 def differing_requests(outcomes: Outcomes, a: CellKey, b: CellKey) -> list[tuple[object, str, float, float]]:

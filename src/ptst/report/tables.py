@@ -13,7 +13,7 @@ from ptst.score.base import metric_info
 
 CSV_FIELDS = ("train_template", "test_template", "seed", "step", "dataset", "role", "scorer", "metric", "value",
               "n", "low", "high", "covers", "comparison", "versus_train_template", "versus_test_template", "test",
-              "p_value", "p_holm")
+              "p_value", "p_holm", "p_sign_flip", "per_seed")
 
 
 def results_csv(results: list[Result], extra: list[dict] = ()) -> str:

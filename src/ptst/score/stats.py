@@ -7,6 +7,8 @@ carries a label saying which variation it covers:
 - `two_level_bootstrap`: resample seeds, then requests within each drawn seed (training and request variance);
 - `mcnemar_exact` / `paired_test`: two cells on the same requests (paired within seed), exact McNemar for rates
   and a sign-flip randomisation test for means;
+- `seed_paired_t` / `seed_sign_flip`: two cells compared by their per-seed values (paired by seed): training
+  variance is the noise, so these carry a pre-specified claim about the training recipe, not about one model;
 - `holm`: step-down adjusted p-values for the comparisons a report makes.
 
 Outcomes come as `{seed: {request_id: value}}` per cell (value 0/1 for a rate); pure Python and numpy only.
@@ -14,6 +16,7 @@ Outcomes come as `{seed: {request_id: value}}` per cell (value 0/1 for a rate); 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -227,6 +230,32 @@ def difference_intervals(a: Outcomes, b: Outcomes, kind: str, *, resamples: int 
         per_seed = [math.fsum(d.values()) / len(d) for d in diffs.values()]
         out.append(seed_interval(per_seed, bounds=(-1.0, 1.0) if kind == "rate" else None))
     return out
+
+
+def seed_paired_t(differences: Sequence[float]) -> PairedTest:
+    """Two-sided paired t test of per-seed differences A - B (one per seed, k >= 2): mean / (sd / sqrt(k)) against
+    Student's t with k - 1 degrees of freedom. Differences that are all equal give p 1 (all zero) or 0."""
+    k = len(differences)
+    if k < 2:
+        raise ValueError("a test over seeds needs at least 2 seeds")
+    mean = math.fsum(differences) / k
+    sd = math.sqrt(math.fsum((d - mean) ** 2 for d in differences) / (k - 1))
+    if sd == 0:
+        p = 1.0 if mean == 0 else 0.0
+    else:
+        p = 2 * (1 - t_cdf(abs(mean) / (sd / math.sqrt(k)), k - 1))
+    return PairedTest(f"paired t over per-seed differences (k={k}, df={k - 1})", min(1.0, max(0.0, p)))
+
+
+def seed_sign_flip(differences: Sequence[float]) -> float:
+    """Exact two-sided randomisation p of per-seed differences: every one of the 2^k sign patterns, counting those
+    whose |sum| is at least the observed. Assumption-free, but never below 2 / 2^k (0.25 with 3 seeds, 0.0625
+    with 5): with few seeds it cannot reject at 5%, and says so by its value."""
+    observed = abs(math.fsum(differences)) - 1e-12
+    patterns = list(itertools.product((1.0, -1.0), repeat=len(differences)))
+    hits = sum(abs(math.fsum(s * d for s, d in zip(signs, differences, strict=True))) >= observed
+               for signs in patterns)
+    return hits / len(patterns)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -90,6 +90,7 @@ class StoredConfig(_Open):
     model: str = ""
     test_templates: list[str] = []
     row_tests: dict[str, list[str]] = {}
+    primary: list[dict[str, str | None]] = []
     evals: list[EvalRecord] = []
     train: TrainRecord | None = None
 

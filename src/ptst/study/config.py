@@ -55,6 +55,30 @@ class TrainSpec(DataRef):
         return self
 
 
+class PrimaryComparison(_Strict):
+    """A comparison named before the study runs: A - B on one set's metric, tested over seeds (a paired t over the
+    per-seed differences, Holm over the study's primary comparisons only; see `ptst.report.intervals`). Every
+    other difference a report shows is exploratory."""
+
+    name: str = Field(description="a short label for tables, e.g. 'PTST vs same-template'")
+    a: str = Field(description="cell A as 'ROW -> TEST', e.g. 'chat:vanilla -> chat:llama'")
+    b: str = Field(description="cell B as 'ROW -> TEST'")
+    set: str = Field(description="the evaluation set (a name under evals)")
+    metric: str | None = Field(None, description="the metric (default: the set's primary one, e.g. attack success)")
+
+    @field_validator("a", "b")
+    @classmethod
+    def _row_arrow_test(cls, v: str) -> str:
+        row, arrow, test = v.partition("->")
+        if not arrow or not row.strip() or not test.strip():
+            raise ValueError(f"{v!r}: expected 'ROW -> TEST', e.g. 'chat:vanilla -> chat:llama'")
+        return f"{row.strip()} -> {test.strip()}"
+
+    def cell(self, which: str) -> tuple[str, str]:
+        row, _, test = getattr(self, which).partition(" -> ")
+        return row, test
+
+
 class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
     """A study. Rendering (markup, system policy), runtime (dtype, device) and engine options are the same
     models `ptst generate` and `ptst train` use; `decoding` is the engines' Decoding; `train.hyper` is
@@ -79,6 +103,9 @@ class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
     resources: Resources = Field(default_factory=Resources, description="CPUs and GPUs per task, for executors "
                                  "that place tasks on a cluster (ray)")
     include_base: bool = Field(True, description="evaluate the model before fine-tuning as its own row")
+    primary: list[PrimaryComparison] = Field(default_factory=list, description="comparisons named before the "
+                                             "study runs, each tested over seeds with Holm over these only; "
+                                             "every other difference in the report is exploratory")
     row_tests: dict[str, list[str]] = Field(default_factory=dict, description="test templates per row, in place of "
                                             "the study's columns for that row: a row is base, a training template "
                                             "or a baseline's name; a row not named here is tested with "
@@ -118,6 +145,35 @@ class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
                 raise ValueError(f"row_tests: {row!r} is not a row of this study (its rows: {', '.join(rows)})")
             if not tests:
                 raise ValueError(f"row_tests.{row}: give at least one test template (or leave the row out)")
+        return self
+
+    @model_validator(mode="after")
+    def _primary_names_cells_of_the_study(self) -> StudyConfig:
+        from ptst.score.base import scorers
+
+        own = {b.name: b.test_templates for b in ((self.train.baselines or []) if self.train else [])}
+        evals = {e.name: e for e in self.evals}
+        names = [c.name for c in self.primary]
+        if len(set(names)) != len(names):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"primary: names must be unique, repeated: {', '.join(repeated)}")
+        for i, comparison in enumerate(self.primary):
+            where = f"primary[{i}] ({comparison.name})"
+            for which in ("a", "b"):
+                row, test = comparison.cell(which)
+                if row not in self.rows():
+                    raise ValueError(f"{where}.{which}: {row!r} is not a row of this study (its rows: "
+                                     f"{', '.join(self.rows())})")
+                if test != PREFLIGHT and test not in self.tests_of_row(row, own.get(row)):
+                    raise ValueError(f"{where}.{which}: the row {row} is not tested with {test} (its test "
+                                     f"templates: {', '.join(self.tests_of_row(row, own.get(row)))})")
+            if comparison.set not in evals:
+                raise ValueError(f"{where}.set: {comparison.set!r} is not one of the evals ({', '.join(evals)})")
+            declared = [m.name for n in evals[comparison.set].scorers if n in scorers
+                        for m in getattr(scorers.get(n), "metrics", ())]
+            if comparison.metric and comparison.metric not in declared:
+                raise ValueError(f"{where}.metric: the scorers of {comparison.set} report no {comparison.metric!r} "
+                                 f"(they report: {', '.join(declared)})")
         return self
 
     def rows(self) -> list[str]:
@@ -165,6 +221,10 @@ def with_preflight_choice(cfg: StudyConfig, template: str) -> StudyConfig:
     data["test_templates"] = swap(data["test_templates"])
     data["row_tests"] = {(template if row == PREFLIGHT else row): swap(tests)
                          for row, tests in data["row_tests"].items()}
+    for comparison in data["primary"]:
+        for which in ("a", "b"):
+            comparison[which] = " -> ".join(template if part == PREFLIGHT else part
+                                            for part in comparison[which].split(" -> "))
     if data["train"]:
         data["train"]["templates"] = swap(data["train"]["templates"])
     return StudyConfig.model_validate(data)
