@@ -179,8 +179,9 @@ class StudyConfig(EngineOption, RuntimeOptions, RenderOptions):
     def rows(self) -> list[str]:
         """The grid's rows: base (when included), the training templates, the baselines' names."""
         train = self.train
+        baselines = (train.baselines or []) if train else []
         return [*(["base"] if self.include_base else []), *(train.templates if train else []),
-                *(b.name for b in (train.baselines or []) if train)]
+                *(b.name for b in baselines)]
 
     def tests_of_row(self, row: str, own: list[str] | None = None) -> list[str]:
         """The test templates a row is tested with: its `row_tests` entry, else the study's columns and then
