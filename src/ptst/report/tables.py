@@ -63,7 +63,7 @@ def is_percent(metric: str) -> bool:
 
 def results_markdown(results: list[Result], cfg: dict) -> str:
     rows, cols = axes(results, cfg)
-    seeds = (cfg.get("train") or {}).get("seeds", [])
+    seeds = {r.seed for r in results if r.seed is not None}  # the seeds this run holds (a merge may lack some)
     lines = [f"# {cfg.get('name', 'study')}: results", "",
              f"Model `{cfg.get('model')}`. Rows: training template (`base` = before fine-tuning); columns: test "
              f"template. Cells: mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else
