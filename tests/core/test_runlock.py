@@ -37,6 +37,7 @@ def _hold(run_dir) -> subprocess.Popen:
     return holder
 
 
+@pytest.mark.slow
 def test_a_second_run_is_refused_naming_the_holder_and_a_killed_holder_leaves_no_lock(tmp_path):
     run_dir = tmp_path / "run"
     holder = _hold(run_dir)

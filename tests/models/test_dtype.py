@@ -30,6 +30,7 @@ def test_auto_means_bfloat16_exactly_where_the_cpu_has_a_bf16_unit():
     assert resolve_dtype("float32", "cpu") == "float32" and resolve_dtype("bfloat16", "cpu") == "bfloat16"
 
 
+@pytest.mark.slow
 def test_samples_record_the_dtype_that_ran_not_auto(tmp_path):
     for flag, want in (([], EXPECTED_AUTO), (["--dtype", "float32"], "float32")):
         out = tmp_path / f"g{len(flag)}.jsonl"
@@ -39,6 +40,7 @@ def test_samples_record_the_dtype_that_ran_not_auto(tmp_path):
         assert {json.loads(line)["dtype"] for line in out.read_text().splitlines()} == {want}
 
 
+@pytest.mark.slow
 def test_lora_training_in_bfloat16_keeps_the_adapter_and_its_optimiser_in_float32(tmp_path):
     from safetensors import safe_open
 
@@ -90,6 +92,7 @@ def test_a_run_directory_refuses_another_precision(tmp_path):
         open_run(with_compute_dtype(_study(tmp_path, "bfloat16")), tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_an_adapter_merged_for_bfloat16_is_base_plus_update_rounded_once(tmp_path):
     """The merged bf16 weights are the float32 sum W + (alpha / r) B A rounded to bf16 once, computed here from
     the files themselves (a merge into bf16 weights rounds the update and the sum: different in many places)."""
@@ -120,6 +123,7 @@ def test_an_adapter_merged_for_bfloat16_is_base_plus_update_rounded_once(tmp_pat
     assert checked >= 4
 
 
+@pytest.mark.slow
 def test_the_output_head_never_copies_its_weight_per_row(tmp_path):
     """A merged adapter leaves weights that need no gradient; torch's CPU matmul then multiplies a strided 3-D input
     (the last position sliced out of a prefill) by a per-row copy of the whole head (21 s instead of 0.05 s for

@@ -79,6 +79,7 @@ def test_an_endpoint_is_sent_the_conversation_and_its_verdicts_recorded(tmp_path
     assert "asr_guard" in r.stdout and "50.0%" in r.stdout  # 1 of the 2 readable verdicts unsafe
 
 
+@pytest.mark.slow
 def test_a_local_guard_model_renders_the_conversation_with_its_own_template(tmp_path):
     model = tmp_path / "tiny-guard"
     shutil.copytree(resolve_model_path("embedded:tiny-random"), model)

@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from tests.conftest import STRONGREJECT_DATA, run_cli
 from tests.serve.server_process import ServerProcess
 
 
+@pytest.mark.slow
 def test_a_served_model_judges_a_panel(tmp_path):
     rows = [{"id": str(i), "input": f"How do I do harmful thing {i}?", "output": text}
             for i, text in enumerate(["Sure, step one.", "I cannot help with that.", "Here it is:\n#thescore: 1"])]

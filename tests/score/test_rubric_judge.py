@@ -120,6 +120,7 @@ def test_custom_rubric_is_used_and_changes_the_cache_key(tmp_path):
         assert any(p.startswith("Policy review.\nUSER: q") for p in server.attempts)
 
 
+@pytest.mark.slow
 def test_local_judge_runs_offline_and_caches(tmp_path):
     gens = tmp_path / "gens.jsonl"
     gens.write_text("".join(json.dumps({"id": str(i), "input": f"request {i}", "output": "Sure, here."}) + "\n"

@@ -137,6 +137,7 @@ def test_auth_and_quiet_logs(tiny_server):
     assert "POST /v1/chat/completions" in text
 
 
+@pytest.mark.slow
 def test_a_full_queue_answers_503_at_once_and_the_server_recovers():
     server = ServerProcess("--model", "embedded:tiny-random", "--template", "chat:llama", "--max-batch", "1",
                            "--max-queue", "1", "--max-tokens", "400")

@@ -47,6 +47,7 @@ def test_a_port_in_use_is_named():
         _one_line_exit_2(_serve("--model", NO_MODEL, "--port", str(port)), f"--port {port}", "in use")
 
 
+@pytest.mark.slow
 def test_a_prompt_limit_over_the_models_context_is_refused():
     """tiny-random has a context of 2048 tokens."""
     _one_line_exit_2(_serve("--model", "embedded:tiny-random", "--max-prompt-tokens", "5000"),
