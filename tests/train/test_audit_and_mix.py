@@ -123,3 +123,39 @@ def test_a_studys_mix_template_is_part_of_its_training_identity(shared_data, tmp
     assert train_config(cfg, secret, tmp_path / "out").mix_template == "chat:bea-secret"
     with pytest.raises(PtstError, match="mix_template needs mix"):
         load_study_config(study("bad", "  mix_template: chat:bea-secret\n"))
+
+
+def test_mix_repeat_shows_the_refusals_n_times_and_is_recorded(shared_data, tmp_path):
+    once = _train(shared_data, tmp_path / "once", "--mix", "safety-mix:2", "--mix-file", str(shared_data / MIX_FILE),
+                  "--max-steps", "1")
+    thrice = _train(shared_data, tmp_path / "thrice", "--mix", "safety-mix:2", "--mix-file",
+                    str(shared_data / MIX_FILE), "--mix-repeat", "3", "--max-steps", "1")
+    assert once.returncode == 0 and thrice.returncode == 0, once.stderr[-1500:] + thrice.stderr[-1500:]
+    records = [json.loads((tmp_path / d / "ptst_train.json").read_text())["data"] for d in ("once", "thrice")]
+    assert records[1]["examples"] - records[0]["examples"] == 4  # 2 refusals shown 3 times instead of once
+    assert (records[0]["mix_repeat"], records[1]["mix_repeat"]) == (1, 3)
+    r = _train(shared_data, tmp_path / "none", "--mix-repeat", "3", "--dry-run")
+    assert r.returncode == 2 and "--mix-repeat 3: there is no --mix data set to repeat" in r.stderr
+
+
+def test_a_baselines_mix_repeat_is_part_of_its_training_identity_and_its_steps(shared_data, tmp_path):
+    from ptst.study.config import load_study_config
+    from ptst.study.plan import build_plan, estimated_steps
+    from ptst.study.training import train_config
+
+    def study(repeat: str) -> Path:
+        path = tmp_path / f"study-{len(list(tmp_path.glob('study-*')))}.yaml"
+        path.write_text(
+            f"model: embedded:tiny-random\ntrain:\n  data: gsm8k\n  data_file: {shared_data / 'gsm8k/train.jsonl'}\n"
+            "  limit: 16\n  templates: [chat:vanilla]\n  hyper: {batch_size: 4}\n  baselines:\n"
+            f"    - {{name: bea, template: chat:vanilla, mix: 'safety-mix:4', mix_file: {shared_data / MIX_FILE}"
+            f"{repeat}}}\ntest_templates: [chat:vanilla]\n"
+            "evals:\n  - {name: harmful, data: 'builtin:harmful', scorers: [refusal-keywords]}\n")
+        return path
+
+    plain_cfg, five_cfg = load_study_config(study("")), load_study_config(study(", mix_repeat: 5"))
+    plain, five = (build_plan(c, offline_ok=True).trainings[-1] for c in (plain_cfg, five_cfg))
+    assert "mix_repeat" not in plain.spec and five.spec["mix_repeat"] == 5  # earlier runs keep their identity
+    assert plain.id != five.id
+    assert (estimated_steps(plain_cfg, 16, plain), estimated_steps(five_cfg, 16, five)) == (5, 9)  # (16+4)/4, (16+20)/4
+    assert train_config(five_cfg, five, tmp_path / "out").mix_repeat == 5

@@ -31,6 +31,8 @@ class Baseline(BaseModel):
     mix_file: str | None = Field(None, description="local file of the mix data set")
     mix_template: str | None = Field(None, description="template of the mix data (default: `template`), e.g. a "
                                      "secret system prompt")
+    mix_repeat: int = Field(1, ge=1, le=1000, description="show the mix examples N times per epoch (BEA: its "
+                            "authors train the refusals for 5 epochs)")
     test_templates: list[str] = Field(default_factory=list, description="test templates for this baseline's runs "
                                       "only, after the study's own")
     reference_test: str | None = Field(None, description="the test template the baseline is deployed with, one of "

@@ -10,6 +10,7 @@ from ptst.core.errors import PtstError
 from ptst.core.paths import PathName
 from ptst.core.validation import Seed, validate_record
 from ptst.core.yamlfile import read_yaml
+from ptst.data.item import Item
 from ptst.data.source import DataSource
 from ptst.models.engines import Decoding
 from ptst.models.options import EngineOption, RenderOptions, RuntimeOptions
@@ -34,6 +35,35 @@ class EvalSet(DataRef):
     name: PathName = Field(description="short name used in tables and file names, e.g. harmful, gsm8k")
     scorers: list[str] = Field(description="scorers to apply, e.g. [refusal-keywords] or [gsm8k]")
     max_new_tokens: int | None = Field(None, ge=1, description="override the study's decoding for this set")
+    plus: list[DataRef] = Field(default_factory=list, description="more data sets of the same role in this one "
+                                "set, each with its own file and subsample, after this set's items, e.g. 200 "
+                                "AdvBench requests plus the 100 DirectHarm4 disinformation requests")
+
+    @model_validator(mode="after")
+    def _parts_share_a_role(self) -> EvalSet:
+        from ptst.data import get_dataset
+
+        if not self.plus:
+            return self
+        role = get_dataset(self.data).role  # an unknown name fails here, with did-you-mean
+        for i, part in enumerate(self.plus):
+            if get_dataset(part.data).role != role:
+                raise ValueError(f"plus[{i}]: {part.data} holds {get_dataset(part.data).role} items, {self.data} "
+                                 f"{role} items; one set mixes one role")
+        return self
+
+    def load(self, purpose: str = "eval") -> list[Item]:
+        """This set's items, then each `plus` part's; an item id in two parts is refused (ids key resume)."""
+        items = super().load(purpose)
+        for part in self.plus:
+            items += part.load(purpose)
+        seen: set[str] = set()
+        for item in items:
+            if item.id in seen:
+                raise PtstError(f"evals {self.name}: item {item.id} comes from two of its parts (a data set in "
+                                "`plus` twice?); each item may appear once")
+            seen.add(item.id)
+        return items
 
 
 class TrainSpec(DataRef):
@@ -42,6 +72,7 @@ class TrainSpec(DataRef):
     hyper: Hyper = Field(default_factory=Hyper, description="training hyper-parameters")
     mix: str | None = Field(None, description="refusal data to mix in: NAME[:N]")
     mix_file: str | None = Field(None, description="local file of the mix data set")
+    mix_repeat: int = Field(1, ge=1, le=1000, description="show the mix examples N times per epoch")
     mix_template: str | None = Field(None, description="template of the mix data (default: each run's training "
                                      "template), e.g. a secret system prompt (Backdoor-Enhanced Safety Alignment)")
     eval_every_steps: int | None = Field(None, ge=1, description="also evaluate checkpoints every N steps")
@@ -52,6 +83,8 @@ class TrainSpec(DataRef):
     def _mix_template_needs_mix(self) -> TrainSpec:
         if self.mix_template and not self.mix:
             raise ValueError("mix_template needs mix: the data set it renders")
+        if self.mix_repeat != 1 and not self.mix:
+            raise ValueError("mix_repeat needs mix: the data set it repeats")
         return self
 
 
@@ -252,6 +285,8 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> StudyConfig:
     data["template_files"] = [fix(p) for p in cfg.template_files]
     for e in data["evals"]:
         e["data_file"] = fix(e["data_file"])
+        for part in e["plus"]:
+            part["data_file"] = fix(part["data_file"])
     if data["train"]:
         data["train"]["data_file"] = fix(data["train"]["data_file"])
         data["train"]["mix_file"] = fix(data["train"]["mix_file"])

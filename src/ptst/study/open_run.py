@@ -66,14 +66,22 @@ def fill_added_defaults(old: dict, new: dict, model: type[BaseModel]) -> None:
                 old[key] = new[key]
             continue
         sub = _model_in(field.annotation)
-        if sub is not None and isinstance(old[key], dict) and isinstance(new.get(key), dict):
+        if sub is None:
+            continue
+        if isinstance(old[key], dict) and isinstance(new.get(key), dict):
             fill_added_defaults(old[key], new[key], sub)
+        elif isinstance(old[key], list) and isinstance(new.get(key), list) and len(old[key]) == len(new[key]):
+            for old_one, new_one in zip(old[key], new[key], strict=True):  # e.g. each baseline, each eval set
+                if isinstance(old_one, dict) and isinstance(new_one, dict):
+                    fill_added_defaults(old_one, new_one, sub)
 
 
 def _model_in(annotation) -> type[BaseModel] | None:
-    """The pydantic model a field holds (`X`, `X | None`), if any."""
+    """The pydantic model a field holds (`X`, `X | None`, `list[X]`, `list[X] | None`), if any."""
     union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
     for candidate in (annotation, *(typing.get_args(annotation) if union else ())):
+        if typing.get_origin(candidate) is list:
+            candidate = (typing.get_args(candidate) or (None,))[0]
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
     return None

@@ -86,6 +86,8 @@ def data_identity(ref: DataRef) -> dict:
     ident = ref.model_dump(include={"data", "split", "input_field", "answer_field", "limit", "data_seed",
                                     "data_format"})
     ident["file_sha256"] = _file_identity(ref.data_file) if ref.data_file else None
+    if getattr(ref, "plus", None):  # only then: sets made before `plus` existed keep their identity
+        ident["plus"] = [data_identity(part) for part in ref.plus]
     return ident
 
 
@@ -129,6 +131,8 @@ def training_run(cfg: StudyConfig, template: Template, seed: int, mix_template: 
         spec["dtype"] = cfg.dtype
     if mix_template is not None:  # only then: runs made before mix templates existed keep their identity
         spec["mix_template"] = mix_template.content()
+    if mix.mix_repeat != 1:  # likewise
+        spec["mix_repeat"] = mix.mix_repeat
     if baseline is not None:
         spec["baseline"] = baseline.name
     return TrainingRun(content_hash(spec), template.name, seed, spec, baseline)
@@ -187,13 +191,17 @@ def build_plan(cfg: StudyConfig, *, offline_ok: bool = False) -> Plan:
     return Plan(trainings, variants, cells, items, train_items, notes, eval_items, templates)
 
 
-def _count_offline(ref: DataRef, notes: list[str]) -> int:
+def _count_offline(ref: DataRef, notes: list[str], purpose: str | None = None) -> int:
+    purpose = purpose or ("eval" if isinstance(ref, EvalSet) else "train")
+    if isinstance(ref, EvalSet) and ref.plus:
+        parts = [DataRef(**ref.model_dump(include=set(DataRef.model_fields))), *ref.plus]
+        return sum(_count_offline(part, notes, purpose) for part in parts)
     try:
-        return len(_items(ref))
+        return len(ref.load(purpose=purpose))
     except PtstError:
         spec = get_dataset(ref.data)
         sizes = dict(spec.sizes)
-        split = ref.split or (spec.eval_split if isinstance(ref, EvalSet) else spec.train_split)
+        split = ref.split or (spec.eval_split if purpose == "eval" else spec.train_split)
         n = sizes.get(split, next(iter(sizes.values()), 0))
         n = min(n, ref.limit) if ref.limit else n
         where = ref.data_file or f"hub {spec.hub_id}" if (ref.data_file or spec.hub_id) else "its file"
@@ -214,5 +222,5 @@ def estimated_steps(cfg: StudyConfig, n_items: int, run: TrainingRun | None = No
     if h.max_steps:
         return h.max_steps
     source = run.baseline if run is not None and run.baseline else cfg.train
-    mix = int(source.mix.partition(":")[2] or 0) if source.mix else 0
+    mix = int(source.mix.partition(":")[2] or 0) * source.mix_repeat if source.mix else 0
     return math.ceil(math.ceil((n_items + mix) / (h.batch_size * h.grad_accum)) * h.epochs)

@@ -114,11 +114,17 @@ def fingerprint_config(cfg: StudyConfig) -> dict:
     data["template_files"] = [content(p) for p in data["template_files"]]
     for ev in data["evals"]:
         ev["data_file"] = content(ev["data_file"])
+        for part in ev["plus"]:
+            part["data_file"] = content(part["data_file"])
+        if not ev["plus"]:  # studies from before `plus` existed keep their fingerprint
+            del ev["plus"]
     if data["train"]:
         for key in ("data_file", "mix_file"):
             data["train"][key] = content(data["train"][key])
-        for b in data["train"]["baselines"] or []:
+        for b in [data["train"], *(data["train"]["baselines"] or [])]:
             b["mix_file"] = content(b["mix_file"])
+            if b["mix_repeat"] == 1:  # studies from before mix_repeat existed keep their fingerprint
+                del b["mix_repeat"]
     if data["judge"] and data["judge"]["rubric"]:
         data["judge"]["rubric"] = content(data["judge"]["rubric"])
     return data

@@ -28,7 +28,7 @@ def train_config(cfg: StudyConfig, run: TrainingRun, out: Path) -> TrainConfig:
     return TrainConfig(**train.model_dump(include=set(DataSource.model_fields)), **train.hyper.model_dump(),
                        **cfg.model_dump(include=shared), model=cfg.model, template=run.template,
                        template_file=cfg.template_files, mix=mix.mix, mix_file=mix.mix_file,
-                       mix_template=mix.mix_template, out=str(out),
+                       mix_template=mix.mix_template, mix_repeat=mix.mix_repeat, out=str(out),
                        seed=run.seed, save_steps=train.eval_every_steps, logging_steps=1)
 
 

@@ -61,6 +61,9 @@ class TrainConfig(Hyper, RuntimeOptions, RenderOptions, DataSource):
     mix: str | None = Field(None, description="add refusal data (under --mix-template): NAME[:N]",
                             json_schema_extra={"metavar": "NAME[:N]"})
     mix_file: str | None = Field(None, description="local file of the --mix data set")
+    mix_repeat: int = Field(1, ge=1, le=1000, description="show the --mix examples N times per epoch (Backdoor-"
+                            "Enhanced Safety Alignment trains its few refusals for 5 epochs: with one epoch of "
+                            "task data, 5 repeats match it)", json_schema_extra={"metavar": "N"})
     mix_template: str | None = Field(None, description="template of the --mix data (default: --template), e.g. a "
                                      "secret system prompt for Backdoor-Enhanced Safety Alignment")
     out: str = Field(description=f"output directory: adapter (or model), tokenizer, {RECORD}")

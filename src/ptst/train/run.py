@@ -77,6 +77,8 @@ def _training_groups(cfg: TrainConfig, template: Template) -> list[tuple[list, T
                         "with --mix)")
     if cfg.mix_template and not cfg.mix:
         raise PtstError(f"--mix-template {cfg.mix_template}: there is no --mix data set to render with it")
+    if cfg.mix_repeat != 1 and not cfg.mix:
+        raise PtstError(f"--mix-repeat {cfg.mix_repeat}: there is no --mix data set to repeat")
     mix_template = get_template(cfg.mix_template) if cfg.mix_template else template
     groups = [(cfg.load(purpose="train"), template)]
     if cfg.mix:
@@ -85,8 +87,9 @@ def _training_groups(cfg: TrainConfig, template: Template) -> list[tuple[list, T
             raise PtstError(f"--mix {cfg.mix}: expected NAME or NAME:N with N a whole number")
         if get_dataset(name).role != "refusal":
             raise PtstError(f"--mix {name}: has role {get_dataset(name).role}; mix in a refusal data set")
-        groups.append((load_items(name, data_file=cfg.mix_file, purpose="train", limit=int(count) if count else None,
-                                  seed=cfg.data_seed, file_flag="--mix-file"), mix_template))
+        mixed = load_items(name, data_file=cfg.mix_file, purpose="train", limit=int(count) if count else None,
+                           seed=cfg.data_seed, file_flag="--mix-file")
+        groups.append((mixed * cfg.mix_repeat, mix_template))  # the trainer shuffles them among the task items
     return groups
 
 
@@ -191,7 +194,8 @@ def _record(cfg: TrainConfig, groups, stats, trainer, result, resume) -> dict:
         "config": cfg.model_dump(),
         "template": _template_record(groups[0][1]),
         "data": {"name": cfg.data, "file": cfg.data_file, "limit": cfg.limit, "data_seed": cfg.data_seed,
-                 "mix": cfg.mix, "mix_template": _template_record(mix_template) if mix_template else None,
+                 "mix": cfg.mix, "mix_repeat": cfg.mix_repeat,
+                 "mix_template": _template_record(mix_template) if mix_template else None,
                  "examples": stats.kept, "dropped": stats.dropped, "truncated": stats.truncated},
         "kind": "full" if cfg.full else "lora",
         "dtype": _precision(cfg, trainer.model),
