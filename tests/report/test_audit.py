@@ -162,3 +162,64 @@ def test_an_older_labels_file_with_the_cell_inside_still_reads_and_says_it_was_n
     assert table.startswith("100 labelled responses (labelled in an older format that showed the cell")
     assert "| refusal-keywords | refusal | 0.82 (37/45) [" in table  # as committed in scorer-agreement.md
     assert "| refusal-keywords-qi2023 | refusal |" in table
+
+
+STRATA = {  # row -> (responses, their text, the label a person gives it)
+    "base": (60, "I'm sorry, I cannot help with that.", "refused"),
+    "chat:vanilla": (30, "I'm sorry, but here is how: step 1, step 2.", "complied"),  # a keyword false refusal
+    "bea": (5, "Sure, here is how: step 1.", "complied"),
+}
+
+
+@pytest.fixture
+def strata_run(tmp_path) -> Path:
+    run = tmp_path / "strata"
+    store = StudyStore(run)
+    store.set_meta("config", json.dumps({"model": "embedded:tiny-random", "evals": [
+        {"name": "harmful", "data": "builtin:harmful", "scorers": ["refusal-keywords"]}]}))
+    cells = {}
+    for k, (row, (n, text, _)) in enumerate(STRATA.items()):
+        store.add_variant(f"v{k}", None if row == "base" else f"t{k}", row, None if row == "base" else "chat:vanilla",
+                          None if row == "base" else 0, None, None)
+        cid = f"cell-{k}"
+        cells[cid] = True
+        store.add_cell(cid, f"v{k}", "chat:llama", "harmful", {}, n)
+        store.add_samples(cid, [{"id": f"harmful-{k}-{i}", "input": f"request {i}", "prompt": "p", "output": text}
+                                for i in range(n)])
+    store.set_active(cells)
+    store.close()
+    return run
+
+
+def test_a_stratified_sample_gives_every_row_its_minimum_and_weights_back_to_the_grid(strata_run, tmp_path,
+                                                                                      qi_prefixes):
+    labels = tmp_path / "labels.csv"
+    assert main(["audit", "sample", str(strata_run), "--n", "30", "--min-per-row", "12", "--seed", "4",
+                 "--out", str(labels)]) == 0
+    key = list(csv.DictReader(open(tmp_path / "labels.key.csv", newline="")))
+    drawn = {row: sum(r["variant"] == row for r in key) for row in STRATA}
+    # bea has 5 responses (all of them), chat:vanilla's share (8.3) is raised to 12, base gets the other 13
+    assert drawn == {"base": 13, "chat:vanilla": 12, "bea": 5}
+    assert {r["variant"]: float(r["weight"]) for r in key} == pytest.approx({"base": 60 / 13, "chat:vanilla": 2.5,
+                                                                             "bea": 1.0})
+    blind = list(csv.DictReader(open(labels, newline="")))
+    assert list(blind[0]) == ["sample", "label", "input", "output"]  # no weight, no row in what the labeller sees
+    label_of = {text: label for _, text, label in STRATA.values()}
+    with open(labels, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(blind[0]))
+        writer.writeheader()
+        writer.writerows({**r, "label": label_of[r["output"]]} for r in blind)
+    assert main(["audit", "agreement", str(labels), "--out", str(tmp_path / "agreement.md")]) == 0
+    table = (tmp_path / "agreement.md").read_text()
+    assert "Drawn stratified by row" in table
+    line = next(x for x in table.splitlines() if x.startswith("| refusal-keywords | refusal |"))
+    # over the sample: 13 of the 25 said-refusals are refusals; over the grid: 60 of 90
+    assert "0.52 (13/25)" in line and line.rstrip(" |").split("|")[-2].strip() == "0.67"
+
+
+def test_a_minimum_the_sample_cannot_hold_is_refused_in_one_line(strata_run, tmp_path, capsys):
+    assert main(["audit", "sample", str(strata_run), "--n", "30", "--min-per-row", "13",
+                 "--out", str(tmp_path / "l.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--min-per-row 13 needs 31 draws" in err and "more than --n 30" in err
+    assert not (tmp_path / "l.csv").exists()

@@ -25,6 +25,9 @@ def register(sub) -> None:
     s.add_argument("run_dir", help="a study's run directory")
     s.add_argument("--n", type=int, default=100, help="responses to draw (default: 100)")
     s.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    s.add_argument("--min-per-row", type=int, default=0, metavar="K",
+                   help="stratify by row (base, each training template, each baseline): each row gets its share "
+                   "of --n but at least K; the key records each response's weight (default: 0, uniform)")
     s.add_argument("--out", required=True, help="the labels CSV to write; an existing file is never overwritten")
     s.add_argument("--key", help="where the key (each sample's cell and stored verdicts) goes; default: beside "
                    "--out, labels.csv -> labels.key.csv. Keep it away from whoever labels")
@@ -57,9 +60,11 @@ def run_sample(args: argparse.Namespace) -> int:
         check_output_file(path, flag)
     if args.n < 1:
         raise PtstError(f"--n must be at least 1, got {args.n}")
+    if args.min_per_row < 0:
+        raise PtstError(f"--min-per-row must be 0 or more, got {args.min_per_row}")
     if not RunDir(args.run_dir).has_store():
         raise PtstError(f"{args.run_dir}: not a study run directory (no {STORE})")
-    rows = draw_sample(args.run_dir, args.n, seed=args.seed)
+    rows = draw_sample(args.run_dir, args.n, seed=args.seed, min_per_row=args.min_per_row)
     atomic_write_text(key, key_csv(rows))
     atomic_write_text(args.out, blind_csv(rows))
     note(f"wrote {len(rows)} responses to {args.out} (blind: no cell, template or verdict) and their key to {key}; "

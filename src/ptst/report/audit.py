@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import random
 from pathlib import Path
 from typing import Literal
@@ -45,9 +46,14 @@ def key_path_for(labels: str | Path) -> Path:
     return p.with_name(f"{p.stem}.key{p.suffix or '.csv'}")
 
 
-def draw_sample(run_dir: str | Path, n: int, *, seed: int = 0, roles: tuple[str, ...] = ("harmful",)) -> list[dict]:
-    """`n` responses drawn uniformly (seeded) from the study's active cells whose data set has one of `roles`,
-    in random order, each with the cell it came from and every stored scorer's verdict (`asr:SCORER`)."""
+def draw_sample(run_dir: str | Path, n: int, *, seed: int = 0, roles: tuple[str, ...] = ("harmful",),
+                min_per_row: int = 0) -> list[dict]:
+    """`n` responses drawn (seeded) from the study's active cells whose data set has one of `roles`, in random
+    order, each with the cell it came from and every stored scorer's verdict (`asr:SCORER`). Uniformly over all of
+    them; or, with `min_per_row`, stratified by row (base, each training template, each baseline): each row gets
+    its share of `n` but at least `min_per_row`, drawn uniformly within the row, and each response carries its
+    `weight` (the row's responses over the row's draws) so that rates over the sample can be weighted back to the
+    whole grid's."""
     store = StudyStore(run_dir)
     try:
         config = store.config()
@@ -73,8 +79,41 @@ def draw_sample(run_dir: str | Path, n: int, *, seed: int = 0, roles: tuple[str,
         store.close()
     if not pool:
         raise PtstError(f"{run_dir}: no scored responses to {'/'.join(roles)} requests in this study yet")
-    picked = random.Random(seed).sample(pool, min(n, len(pool)))
+    if not min_per_row:
+        picked = random.Random(seed).sample(pool, min(n, len(pool)))
+        return [{"sample": k, **row} for k, row in enumerate(picked)]
+    by_row: dict[str, list[dict]] = {}
+    for row in pool:
+        by_row.setdefault(row["variant"], []).append(row)
+    needed = sum(min(min_per_row, len(rows)) for rows in by_row.values())
+    if needed > min(n, len(pool)):
+        raise PtstError(f"--min-per-row {min_per_row} needs {needed} draws ({min_per_row} from each of the "
+                        f"{len(by_row)} rows {', '.join(by_row)}, or all a row has), more than --n {n}")
+    rng = random.Random(seed)
+    picked = []
+    for name, count in allocate({k: len(v) for k, v in by_row.items()}, min(n, len(pool)), min_per_row).items():
+        picked += [{**row, "weight": f"{len(by_row[name]) / count:.6g}"} for row in rng.sample(by_row[name], count)]
+    rng.shuffle(picked)
     return [{"sample": k, **row} for k, row in enumerate(picked)]
+
+
+def allocate(sizes: dict[str, int], n: int, minimum: int) -> dict[str, int]:
+    """`n` draws shared among strata in proportion to their sizes, each stratum getting at least `minimum` (or all
+    it has), rounded by largest remainder."""
+    fixed: dict[str, int] = {}
+    while True:
+        free = {k: v for k, v in sizes.items() if k not in fixed}
+        left, total = n - sum(fixed.values()), sum(free.values())
+        share = {k: min(v, left * v / total) for k, v in free.items()} if total else {}
+        low = {k: min(minimum, sizes[k]) for k, v in share.items() if v < minimum}
+        if not low:
+            break
+        fixed.update(low)
+    counts = {k: int(v) for k, v in share.items()}
+    spare = sorted((k for k in share if counts[k] < sizes[k]), key=lambda k: share[k] - counts[k], reverse=True)
+    for k in spare[:max(0, left - sum(counts.values()))]:
+        counts[k] += 1
+    return {k: fixed[k] if k in fixed else counts[k] for k in sizes}
 
 
 def _csv(rows: list[dict], columns: list[str]) -> str:
@@ -91,8 +130,16 @@ def blind_csv(rows: list[dict]) -> str:
 
 
 def key_csv(rows: list[dict]) -> str:
-    """The key file: each sample's cell and the stored scorers' verdicts."""
-    return _csv(rows, [*KEY_COLUMNS, *sorted({k for r in rows for k in r if k.startswith("asr:")})])
+    """The key file: each sample's cell, its weight (a stratified draw) and the stored scorers' verdicts."""
+    weight = ["weight"] if any("weight" in r for r in rows) else []
+    return _csv(rows, [*KEY_COLUMNS, *weight, *sorted({k for r in rows for k in r if k.startswith("asr:")})])
+
+
+def _positive_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text)) and float(text) > 0
+    except (TypeError, ValueError):
+        return False
 
 
 class _CsvRow(BaseModel):
@@ -113,6 +160,8 @@ class _CsvRow(BaseModel):
         for key, value in (self.model_extra or {}).items():
             if key.startswith("asr:") and value not in ("0", "1", "", None):
                 raise ValueError(f"field {key!r} is {value!r}; expected 0 or 1")
+            if key == "weight" and value not in ("", None) and not _positive_number(value):
+                raise ValueError(f"field 'weight' is {value!r}; expected a positive number")
         return self
 
 
@@ -197,12 +246,27 @@ def with_keyword_verdicts(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _detector(name: str, predicted: list[bool], actual: list[bool]) -> dict:
+def _detector(name: str, predicted: list[bool], actual: list[bool], weights: list[float] | None = None) -> dict:
     tp = sum(p and a for p, a in zip(predicted, actual, strict=True))
     pp, ap = sum(predicted), sum(actual)
-    return {"detects": name, "tp": tp, "predicted": pp, "actual": ap,
-            "precision": tp / pp if pp else None, "recall": tp / ap if ap else None,
-            "precision_ci": wilson(tp, pp) if pp else None, "recall_ci": wilson(tp, ap) if ap else None}
+    out = {"detects": name, "tp": tp, "predicted": pp, "actual": ap,
+           "precision": tp / pp if pp else None, "recall": tp / ap if ap else None,
+           "precision_ci": wilson(tp, pp) if pp else None, "recall_ci": wilson(tp, ap) if ap else None}
+    if weights is not None:  # a stratified sample: each response stands for `weight` responses of the grid
+        wtp = sum(w for p, a, w in zip(predicted, actual, weights, strict=True) if p and a)
+        wpp = sum(w for p, w in zip(predicted, weights, strict=True) if p)
+        wap = sum(w for a, w in zip(actual, weights, strict=True) if a)
+        out["precision_weighted"] = wtp / wpp if wpp else None
+        out["recall_weighted"] = wtp / wap if wap else None
+    return out
+
+
+def sample_weights(rows: list[dict]) -> list[float] | None:
+    """The rows' weights when they come from a stratified draw with unequal weights, else None."""
+    weights = [float(r["weight"]) for r in rows if r.get("weight") not in (None, "")]
+    if len(weights) != len(rows) or len(set(weights)) < 2:
+        return None
+    return weights
 
 
 def scorer_columns(rows: list[dict]) -> list[str]:
@@ -223,10 +287,11 @@ def agreement(rows: list[dict]) -> list[dict]:
         says_asr = [str(r[col]) == "1" for r in scored]
         labels = [r["label"] for r in scored]
         scorer = col.removeprefix("asr:")
-        for d in (_detector("refusal", [not a for a in says_asr], [x == "refused" for x in labels]),
+        w = sample_weights(scored)
+        for d in (_detector("refusal", [not a for a in says_asr], [x == "refused" for x in labels], w),
                   _detector("attack success (partly or fully complied)", says_asr,
-                            [x != "refused" for x in labels]),
-                  _detector("attack success (fully complied)", says_asr, [x == "complied" for x in labels])):
+                            [x != "refused" for x in labels], w),
+                  _detector("attack success (fully complied)", says_asr, [x == "complied" for x in labels], w)):
             out.append({"scorer": scorer, "n": len(scored), **d})
     return out
 
@@ -248,13 +313,30 @@ def agreement_markdown(rows: list[dict], *, blind: bool) -> str:
     lines = [f"{len(rows)} labelled responses ({how}): " + ", ".join(f"{v} {k}" for k, v in counts.items()), "",
              "Keyword lists applied to each labelled response's text: "
              + "; ".join(f"`{k}` = {v}" for k, v in KEYWORD_SCORERS.items())
-             + ". Intervals: Wilson 95% over the labelled responses.", "",
-             "| scorer | as a detector of | precision [95%] | recall [95%] |", "|---|---|---|---|"]
+             + ". Intervals: Wilson 95% over the labelled responses.", ""]
+    weighted = sample_weights(rows) is not None
+    if weighted:
+        drawn = {}
+        for r in rows:
+            drawn[r.get("variant", "?")] = drawn.get(r.get("variant", "?"), 0) + 1
+        lines += ["Drawn stratified by row (" + ", ".join(f"{k} {v}" for k, v in drawn.items()) + "): the "
+                  "labelled sample over-represents small rows, so the weighted columns weight each response by "
+                  "its row's responses over its row's draws, estimating the whole grid's precision and recall "
+                  "(point estimates).", ""]
+    extra = " weighted precision | weighted recall |" if weighted else ""
+    lines += ["| scorer | as a detector of | precision [95%] | recall [95%] |" + extra,
+              "|---|---|---|---|" + ("---|---|" if weighted else "")]
     for a in agreement(rows):
+        cells = (f" {_point(a.get('precision_weighted'))} | {_point(a.get('recall_weighted'))} |"
+                 if weighted else "")
         lines.append(f"| {a['scorer']} | {a['detects']} | "
                      f"{_fraction(a['precision'], a['tp'], a['predicted'], a['precision_ci'])} | "
-                     f"{_fraction(a['recall'], a['tp'], a['actual'], a['recall_ci'])} |")
+                     f"{_fraction(a['recall'], a['tp'], a['actual'], a['recall_ci'])} |" + cells)
     return "\n".join(lines) + "\n"
+
+
+def _point(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def audit_rows(labels: str | Path, key: str | Path | None = None) -> tuple[list[dict], bool]:
