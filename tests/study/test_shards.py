@@ -330,3 +330,25 @@ def test_every_part_lands_in_exactly_one_shard_and_shards_are_balanced():
         assert sorted(keys) == sorted(p.key for p in parts) and all(shards)
         loads = [sum(cost[p.key] for p in shard) for shard in shards]
         assert max(loads) - min(loads) <= max(cost.values())
+
+
+def test_a_merged_first_stage_extends_to_more_seeds_as_if_run_whole(study, tmp_path):
+    """Issue 24's staging: stage 1's shards merged, then `--allow-extend` with more seeds into the merged
+    directory adds only the new seed's cells, and the result is the two-seed study run whole."""
+    merged = tmp_path / "staged"
+    r = run_cli("merge", *(str(study / f"s{k}") for k in (1, 2, 3)), "--into", str(merged), "--require-complete")
+    assert r.returncode == 0, r.stderr[-3000:]
+    stage1 = samples(merged)
+    two_seeds = tmp_path / "study-5.yaml"
+    two_seeds.write_text(STUDY.replace("seeds: [0]", "seeds: [0, 1]"))
+    r = run_cli("run", str(two_seeds), "--out", str(merged), "--no-progress")
+    assert r.returncode == 2 and "train.seeds" in r.stderr and "--allow-extend" in r.stderr
+    _run(two_seeds, merged, "--allow-extend")
+    extended = samples(merged)
+    assert {k: v for k, v in extended.items() if k in stage1} == stage1  # stage 1's answers kept, none re-made
+    assert {v[1] for v in _cells(merged).values()} == {None, 0, 1}
+    whole = tmp_path / "whole-two-seeds"
+    _run(two_seeds, whole)
+    assert extended == samples(whole)
+    assert _sorted_lines(merged / "results.csv") == _sorted_lines(whole / "results.csv")
+    assert "over 2 seeds" in (merged / "results.md").read_text()
