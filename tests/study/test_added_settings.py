@@ -5,6 +5,7 @@ A setting changed from its default is still a difference."""
 from __future__ import annotations
 
 import copy
+import hashlib
 
 import yaml
 
@@ -57,3 +58,14 @@ def test_the_fingerprint_leaves_out_settings_at_their_added_default(tmp_path):
     plain = fingerprint_config(_v2(tmp_path))
     assert "mix_repeat" not in plain["train"] and "mix_repeat" not in plain["train"]["baselines"][0]
     assert fingerprint_config(_v2(tmp_path, mix_repeat=5))["train"]["baselines"][0]["mix_repeat"] == 5
+
+
+def test_the_fingerprint_reads_a_mix_file_of_the_training_runs_themselves(tmp_path):
+    doc = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    mix_file = SHARED_DATA / "safety-tuned-llamas" / "safety_only_data_Instructions.json"
+    doc["train"].update(mix="safety-mix:4", mix_file=str(mix_file), mix_repeat=2)
+    path = tmp_path / "study-mix.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    train = fingerprint_config(load_study_config(path))["train"]
+    assert train["mix_file"] == {"sha256": hashlib.sha256(mix_file.read_bytes()).hexdigest()}
+    assert train["mix_repeat"] == 2

@@ -121,8 +121,9 @@ def fingerprint_config(cfg: StudyConfig) -> dict:
     if data["train"]:
         for key in ("data_file", "mix_file"):
             data["train"][key] = content(data["train"][key])
-        for b in [data["train"], *(data["train"]["baselines"] or [])]:
+        for b in data["train"]["baselines"] or []:
             b["mix_file"] = content(b["mix_file"])
+        for b in [data["train"], *(data["train"]["baselines"] or [])]:
             if b["mix_repeat"] == 1:  # studies from before mix_repeat existed keep their fingerprint
                 del b["mix_repeat"]
     if data["judge"] and data["judge"]["rubric"]:
