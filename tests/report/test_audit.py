@@ -223,3 +223,16 @@ def test_a_minimum_the_sample_cannot_hold_is_refused_in_one_line(strata_run, tmp
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--min-per-row 13 needs 31 draws" in err and "more than --n 30" in err
     assert not (tmp_path / "l.csv").exists()
+
+
+def test_a_scorer_that_scored_one_row_only_still_gets_weighted_rates():
+    from ptst.report.audit import agreement
+
+    rows = [{"label": "refused", "weight": "4", "asr:judge": "0", "asr:other": "0"},
+            {"label": "complied", "weight": "4", "asr:judge": "1", "asr:other": "0"},
+            {"label": "complied", "weight": "1", "asr:judge": "", "asr:other": "1"}]
+    judge = next(a for a in agreement(rows) if a["scorer"] == "judge" and a["detects"] == "refusal")
+    assert (judge["precision"], judge["precision_weighted"]) == (1.0, 1.0)  # its rows share one weight
+    other = next(a for a in agreement(rows) if a["scorer"] == "other" and a["detects"] == "refusal")
+    assert other["precision"] == 0.5 and other["precision_weighted"] == 0.5  # 4 / (4 + 4)
+    assert other["recall"] == 1.0 and other["recall_weighted"] == 1.0

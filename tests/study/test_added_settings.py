@@ -69,3 +69,16 @@ def test_the_fingerprint_reads_a_mix_file_of_the_training_runs_themselves(tmp_pa
     train = fingerprint_config(load_study_config(path))["train"]
     assert train["mix_file"] == {"sha256": hashlib.sha256(mix_file.read_bytes()).hexdigest()}
     assert train["mix_repeat"] == 2
+
+
+def test_settings_added_to_each_judge_of_a_panel_are_no_difference(tmp_path):
+    doc = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    doc["judges"] = {"rubric": {"base_url": "http://127.0.0.1:9/v1", "judge_model": "m"}}
+    path = tmp_path / "study-judges.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    cfg = load_study_config(path)
+    new = cfg.model_dump(exclude=HOW_IT_RUNS)
+    old = copy.deepcopy(new)
+    old["judges"]["rubric"].pop("backoff_base")  # as if the judge option came in a later version, at its default
+    fill_added_defaults(old, new, type(cfg))
+    assert config_differences(old, new) == []

@@ -77,3 +77,11 @@ def test_parts_of_another_role_or_a_part_twice_are_refused_in_one_line(tmp_path,
     r = run_cli("run", _config(tmp_path, spec), "--dry-run", "--calibrate", "no")
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "evals harmful: item directharm4-" in r.stderr and "comes from two of its parts" in r.stderr
+
+
+def test_an_unknown_part_is_named_with_its_field(tmp_path, shared_data):
+    spec = _mixed(shared_data)
+    spec["plus"][0]["data"] = "directharm44"
+    r = run_cli("run", _config(tmp_path, spec), "--dry-run", "--calibrate", "no")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "evals[0] (harmful).plus[0].data: unknown data set 'directharm44'" in r.stderr

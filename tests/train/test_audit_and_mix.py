@@ -132,8 +132,10 @@ def test_mix_repeat_shows_the_refusals_n_times_and_is_recorded(shared_data, tmp_
                     str(shared_data / MIX_FILE), "--mix-repeat", "3", "--max-steps", "1")
     assert once.returncode == 0 and thrice.returncode == 0, once.stderr[-1500:] + thrice.stderr[-1500:]
     records = [json.loads((tmp_path / d / "ptst_train.json").read_text())["data"] for d in ("once", "thrice")]
-    assert records[1]["examples"] - records[0]["examples"] == 4  # 2 refusals shown 3 times instead of once
+    assert records[1]["examples"] == records[0]["examples"]  # the distinct examples, each counted once
+    assert records[1]["examples_per_epoch"] - records[0]["examples_per_epoch"] == 4  # 2 refusals 3 times, not once
     assert (records[0]["mix_repeat"], records[1]["mix_repeat"]) == (1, 3)
+    assert "the 2 mixed-in examples shown 3 times" in thrice.stderr
     r = _train(shared_data, tmp_path / "none", "--mix-repeat", "3", "--dry-run")
     assert r.returncode == 2 and "--mix-repeat 3: there is no --mix data set to repeat" in r.stderr
 
@@ -159,3 +161,23 @@ def test_a_baselines_mix_repeat_is_part_of_its_training_identity_and_its_steps(s
     assert plain.id != five.id
     assert (estimated_steps(plain_cfg, 16, plain), estimated_steps(five_cfg, 16, five)) == (5, 9)  # (16+4)/4, (16+20)/4
     assert train_config(five_cfg, five, tmp_path / "out").mix_repeat == 5
+
+
+def test_repeated_examples_come_once_per_round_and_never_twice_in_a_batch():
+    from ptst.train.examples import Example, in_rounds
+
+    def example(name: str, length: int) -> Example:
+        return Example(name, [1] * length, [1] * length, 1)
+
+    task = [example(f"task-{i}", 20 + i % 37) for i in range(160)]
+    mixed = [example(f"refusal-{i}", 30 + i % 3) for i in range(11)]  # lengths alike: length grouping pairs them
+    order = in_rounds(task, mixed, 5, seed=0, batch=8)
+    ids = [e.id for e in order]
+    assert sorted(ids) == sorted([e.id for e in task] + [e.id for e in mixed] * 5)
+    batches = [ids[i:i + 8] for i in range(0, len(ids), 8)]
+    assert all(len(b) == len(set(b)) for b in batches)  # no batch holds two copies of one refusal
+    for m in mixed:  # each refusal in 5 different batches, spread over the epoch (one per round)
+        where = [k for k, b in enumerate(batches) if m.id in b]
+        assert len(where) == 5 and where[-1] - where[0] >= 4 * len(batches) // 5 - 6
+    assert [e.id for e in in_rounds(task, mixed, 5, seed=0, batch=8)] == ids
+    assert [e.id for e in in_rounds(task, mixed, 5, seed=1, batch=8)] != ids

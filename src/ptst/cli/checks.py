@@ -35,7 +35,10 @@ def check_study(cfg, where: str) -> None:
         _named(f"{where}: evals[{i}] ({ev.name}).data", get_dataset, ev.data)
         for name in ev.scorers:
             _named(f"{where}: evals[{i}] ({ev.name}).scorers", scorers.get, name)
-        _check_data_file(ev, f"{where}: evals[{i}] ({ev.name}).data_file")
+        _check_data_file(ev.model_copy(update={"plus": []}), f"{where}: evals[{i}] ({ev.name}).data_file")
+        for j, part in enumerate(ev.plus):
+            _named(f"{where}: evals[{i}] ({ev.name}).plus[{j}].data", get_dataset, part.data)
+            _check_data_file(part, f"{where}: evals[{i}] ({ev.name}).plus[{j}].data_file")
     if cfg.train:
         _named(f"{where}: train.data", get_dataset, cfg.train.data)
         _check_data_file(cfg.train, f"{where}: train.data_file")

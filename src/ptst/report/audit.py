@@ -262,11 +262,15 @@ def _detector(name: str, predicted: list[bool], actual: list[bool], weights: lis
 
 
 def sample_weights(rows: list[dict]) -> list[float] | None:
-    """The rows' weights when they come from a stratified draw with unequal weights, else None."""
+    """The rows' weights when every row has one (a stratified draw), else None."""
     weights = [float(r["weight"]) for r in rows if r.get("weight") not in (None, "")]
-    if len(weights) != len(rows) or len(set(weights)) < 2:
-        return None
-    return weights
+    return weights if rows and len(weights) == len(rows) else None
+
+
+def _stratified(rows: list[dict]) -> bool:
+    """Whether the rows come from a stratified draw whose weights differ (then weighted rates differ too)."""
+    weights = sample_weights(rows)
+    return weights is not None and len(set(weights)) > 1
 
 
 def scorer_columns(rows: list[dict]) -> list[str]:
@@ -314,7 +318,7 @@ def agreement_markdown(rows: list[dict], *, blind: bool) -> str:
              "Keyword lists applied to each labelled response's text: "
              + "; ".join(f"`{k}` = {v}" for k, v in KEYWORD_SCORERS.items())
              + ". Intervals: Wilson 95% over the labelled responses.", ""]
-    weighted = sample_weights(rows) is not None
+    weighted = _stratified(rows)
     if weighted:
         drawn = {}
         for r in rows:

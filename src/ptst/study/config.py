@@ -45,11 +45,15 @@ class EvalSet(DataRef):
 
         if not self.plus:
             return self
-        role = get_dataset(self.data).role  # an unknown name fails here, with did-you-mean
-        for i, part in enumerate(self.plus):
-            if get_dataset(part.data).role != role:
-                raise ValueError(f"plus[{i}]: {part.data} holds {get_dataset(part.data).role} items, {self.data} "
-                                 f"{role} items; one set mixes one role")
+        try:
+            role = get_dataset(self.data).role
+            roles = [get_dataset(part.data).role for part in self.plus]
+        except PtstError:  # an unknown name: the study's checks name it with its file and field
+            return self
+        for i, (part, part_role) in enumerate(zip(self.plus, roles, strict=True)):
+            if part_role != role:
+                raise ValueError(f"plus[{i}]: {part.data} holds {part_role} items, {self.data} {role} items; one "
+                                 "set mixes one role")
         return self
 
     def load(self, purpose: str = "eval") -> list[Item]:

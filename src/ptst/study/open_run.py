@@ -65,26 +65,36 @@ def fill_added_defaults(old: dict, new: dict, model: type[BaseModel]) -> None:
             if key in new and new[key] == (default.model_dump() if isinstance(default, BaseModel) else default):
                 old[key] = new[key]
             continue
-        sub = _model_in(field.annotation)
+        sub, kind = _model_in(field.annotation)
         if sub is None:
             continue
-        if isinstance(old[key], dict) and isinstance(new.get(key), dict):
-            fill_added_defaults(old[key], new[key], sub)
-        elif isinstance(old[key], list) and isinstance(new.get(key), list) and len(old[key]) == len(new[key]):
-            for old_one, new_one in zip(old[key], new[key], strict=True):  # e.g. each baseline, each eval set
-                if isinstance(old_one, dict) and isinstance(new_one, dict):
-                    fill_added_defaults(old_one, new_one, sub)
+        old_v, new_v = old[key], new.get(key)
+        if kind == "one" and isinstance(old_v, dict) and isinstance(new_v, dict):
+            pairs = [(old_v, new_v)]
+        elif kind == "list" and isinstance(old_v, list) and isinstance(new_v, list) and len(old_v) == len(new_v):
+            pairs = list(zip(old_v, new_v, strict=True))  # e.g. each baseline, each eval set
+        elif kind == "dict" and isinstance(old_v, dict) and isinstance(new_v, dict):
+            pairs = [(old_v[k], new_v[k]) for k in old_v if k in new_v]  # e.g. each scorer's judge
+        else:
+            pairs = []
+        for old_one, new_one in pairs:
+            if isinstance(old_one, dict) and isinstance(new_one, dict):
+                fill_added_defaults(old_one, new_one, sub)
 
 
-def _model_in(annotation) -> type[BaseModel] | None:
-    """The pydantic model a field holds (`X`, `X | None`, `list[X]`, `list[X] | None`), if any."""
+def _model_in(annotation) -> tuple[type[BaseModel] | None, str]:
+    """The pydantic model a field holds and how: `X` or `X | None` ("one"), `list[X]` ("list"), `dict[str, X]`
+    ("dict"), each optionally `| None`; (None, "") if none."""
     union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
     for candidate in (annotation, *(typing.get_args(annotation) if union else ())):
-        if typing.get_origin(candidate) is list:
-            candidate = (typing.get_args(candidate) or (None,))[0]
+        kind, origin, args = "one", typing.get_origin(candidate), typing.get_args(candidate)
+        if origin is list:
+            kind, candidate = "list", (args or (None,))[0]
+        elif origin is dict:
+            kind, candidate = "dict", (args or (None, None))[-1]
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
+            return candidate, kind
+    return None, ""
 
 
 def config_differences(old, new, prefix: str = "") -> list[str]:

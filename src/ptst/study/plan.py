@@ -193,12 +193,16 @@ def build_plan(cfg: StudyConfig, *, offline_ok: bool = False) -> Plan:
 
 def _count_offline(ref: DataRef, notes: list[str], purpose: str | None = None) -> int:
     purpose = purpose or ("eval" if isinstance(ref, EvalSet) else "train")
-    if isinstance(ref, EvalSet) and ref.plus:
-        parts = [DataRef(**ref.model_dump(include=set(DataRef.model_fields))), *ref.plus]
-        return sum(_count_offline(part, notes, purpose) for part in parts)
     try:
-        return len(ref.load(purpose=purpose))
+        return len(ref.load(purpose=purpose))  # a set with parts: every part readable here, ids checked
     except PtstError:
+        if isinstance(ref, EvalSet) and ref.plus:  # count each part on its own
+            parts = [DataRef(**ref.model_dump(include=set(DataRef.model_fields))), *ref.plus]
+            before = len(notes)
+            n = sum(_count_offline(part, notes, purpose) for part in parts)
+            if len(notes) == before:  # every part reads here: the set itself is wrong (an item twice)
+                raise
+            return n
         spec = get_dataset(ref.data)
         sizes = dict(spec.sizes)
         split = ref.split or (spec.eval_split if purpose == "eval" else spec.train_split)

@@ -10,6 +10,7 @@ refused. Nothing searches for a response marker, so the mask is right for any ch
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -160,3 +161,29 @@ def make_collator(pad_token_id: int, *, packing: bool = False, trained_logits_on
     from transformers import DataCollatorWithFlattening
 
     return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE)
+
+
+def in_rounds(task: list[Example], mixed: list[Example], rounds: int, *, seed: int, batch: int) -> list[Example]:
+    """One epoch in which each mixed-in example is shown `rounds` times: `rounds` consecutive blocks, each with one
+    copy of every mixed example and its share of the task examples (seeded), every block but the last a whole
+    number of batches, so no batch ever holds two copies of one example. Within a block, batches of similar
+    lengths (as length-grouped sampling makes them), in random order."""
+    rng = random.Random(seed)
+    task = list(task)
+    rng.shuffle(task)
+    blocks, start = [], 0
+    for b in range(rounds):
+        if b == rounds - 1:
+            share = len(task) - start
+        else:
+            ideal = len(mixed) + (len(task) - start) / (rounds - b)
+            size = max(batch * round(ideal / batch), batch * -(-len(mixed) // batch))
+            share = max(0, min(len(task) - start, size - len(mixed)))
+        block = task[start:start + share] + list(mixed)
+        start += share
+        rng.shuffle(block)
+        block.sort(key=lambda e: len(e.input_ids), reverse=True)
+        batches = [block[i:i + batch] for i in range(0, len(block), batch)]
+        rng.shuffle(batches)
+        blocks += [e for chunk in batches for e in chunk]
+    return blocks

@@ -15,7 +15,7 @@ from ptst.store.training_dir import RECORD, TrainingDir
 from ptst.templates import Template, get_template, load_template_file
 from ptst.templates.safety import is_safety_template
 from ptst.train.config import TrainConfig
-from ptst.train.examples import ExampleStats, audit_record, build_examples, make_collator, mask_audit
+from ptst.train.examples import ExampleStats, audit_record, build_examples, in_rounds, make_collator, mask_audit
 
 AUDITED = 3  # examples of each data set (task, mix) shown by the mask audit
 LORA_TARGETS = {t: ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -39,13 +39,18 @@ def run_training(cfg: TrainConfig, *, log=lambda msg: note(f"ptst: {msg}"), call
             "without one (e.g. chat:vanilla) and add it at test time")
     groups = _training_groups(cfg, template)
     tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
-    examples, stats, audited = [], ExampleStats(), []
+    built, stats, audited = [], ExampleStats(), []
     for items, group_template in groups:
         kept, part = build_examples(items, group_template, tokenizer, max_length=cfg.max_length,
                                     overlong=cfg.overlong, markup=cfg.markup, system_policy=cfg.system_policy)
-        examples, audited = examples + kept, audited + kept[:AUDITED]
+        built, audited = built + [kept], audited + kept[:AUDITED]
         stats.add(part)
-    log(stats.summary())
+    examples = [e for kept in built for e in kept]
+    if cfg.mix_repeat > 1:  # one copy of each mixed example per round of the epoch, never two in one batch
+        examples = in_rounds(built[0], built[1], cfg.mix_repeat, seed=cfg.seed,
+                             batch=cfg.batch_size * cfg.grad_accum)
+    log(stats.summary() + (f"; the {len(built[1])} mixed-in examples shown {cfg.mix_repeat} times, "
+                           f"{len(examples)} per epoch" if cfg.mix_repeat > 1 else ""))
     if cfg.audit_json:
         atomic_write_json(Path(cfg.audit_json), {"model": cfg.model, "markup": cfg.markup,
                                                  "examples": [audit_record(e, tokenizer) for e in audited]})
@@ -61,7 +66,7 @@ def run_training(cfg: TrainConfig, *, log=lambda msg: note(f"ptst: {msg}"), call
     if trainer.args.world_size > 1:
         log(f"rank {trainer.args.process_index} of {trainer.args.world_size}: trained {trainer.state.global_step} "
             "steps")
-    record = _record(cfg, groups, stats, trainer, result, resume)
+    record = _record(cfg, groups, stats, trainer, result, resume, per_epoch=len(examples))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(out)
         TrainingDir(out).save_record(record)
@@ -89,7 +94,7 @@ def _training_groups(cfg: TrainConfig, template: Template) -> list[tuple[list, T
             raise PtstError(f"--mix {name}: has role {get_dataset(name).role}; mix in a refusal data set")
         mixed = load_items(name, data_file=cfg.mix_file, purpose="train", limit=int(count) if count else None,
                            seed=cfg.data_seed, file_flag="--mix-file")
-        groups.append((mixed * cfg.mix_repeat, mix_template))  # the trainer shuffles them among the task items
+        groups.append((mixed, mix_template))  # repeated (--mix-repeat) once tokenised: `in_rounds`
     return groups
 
 
@@ -115,7 +120,9 @@ def _build_trainer(cfg: TrainConfig, examples, tokenizer, *, callbacks: list, qu
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1, lr_scheduler_type=cfg.scheduler,
         warmup_steps=cfg.warmup, optim=cfg.optimizer, weight_decay=cfg.weight_decay, seed=cfg.seed,
         data_seed=cfg.seed, logging_steps=cfg.logging_steps, save_strategy="steps" if cfg.save_steps else "no",
-        save_steps=cfg.save_steps or 500, train_sampling_strategy="group_by_length", report_to="none",
+        save_steps=cfg.save_steps or 500, report_to="none",
+        # repeated mix examples come in the order `in_rounds` made; else batches of similar lengths, shuffled
+        train_sampling_strategy="sequential" if cfg.mix_repeat > 1 else "group_by_length",
         remove_unused_columns=False, use_cpu=loaded.device == "cpu", bf16=compute == "bfloat16",
         fp16=compute == "float16", dataloader_num_workers=0, disable_tqdm=quiet,
         ddp_find_unused_parameters=False)
@@ -187,7 +194,7 @@ def _template_record(template: Template) -> dict:
     return {"name": template.name, "hash": template.identity, **template.content()}
 
 
-def _record(cfg: TrainConfig, groups, stats, trainer, result, resume) -> dict:
+def _record(cfg: TrainConfig, groups, stats, trainer, result, resume, *, per_epoch: int) -> dict:
     history = trainer.state.log_history
     mix_template = groups[1][1] if cfg.mix else None
     return {
@@ -196,7 +203,8 @@ def _record(cfg: TrainConfig, groups, stats, trainer, result, resume) -> dict:
         "data": {"name": cfg.data, "file": cfg.data_file, "limit": cfg.limit, "data_seed": cfg.data_seed,
                  "mix": cfg.mix, "mix_repeat": cfg.mix_repeat,
                  "mix_template": _template_record(mix_template) if mix_template else None,
-                 "examples": stats.kept, "dropped": stats.dropped, "truncated": stats.truncated},
+                 "examples": stats.kept, "examples_per_epoch": per_epoch, "dropped": stats.dropped,
+                 "truncated": stats.truncated},
         "kind": "full" if cfg.full else "lora",
         "dtype": _precision(cfg, trainer.model),
         "trained_logits_only": getattr(trainer.data_collator, "trained_logits_only", False),
