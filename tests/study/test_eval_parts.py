@@ -85,3 +85,22 @@ def test_an_unknown_part_is_named_with_its_field(tmp_path, shared_data):
     r = run_cli("run", _config(tmp_path, spec), "--dry-run", "--calibrate", "no")
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "evals[0] (harmful).plus[0].data: unknown data set 'directharm44'" in r.stderr
+
+
+def test_a_scorer_whose_instrument_cannot_be_had_stops_the_run_before_any_compute(tmp_path):
+    """Qi et al.'s prefix list is fetched from its pinned origin; offline without a local copy the run must stop
+    at once, naming the scorer's key, not after training and generating (as it did before)."""
+    import os
+
+    doc = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    doc["evals"] = [{"name": "harmful", "data": "builtin:harmful", "limit": 2,
+                     "scorers": ["refusal-keywords", "refusal-keywords-qi2023"]}]
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    env = {k: v for k, v in os.environ.items() if k != "PTST_QI2023_PREFIXES"}
+    env.update(PTST_HOME=str(tmp_path / "home"), HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
+               https_proxy="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9")
+    r = run_cli("run", str(config), "--out", str(tmp_path / "run"), "--no-progress", env=env, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "evals[0] (harmful).scorers: qi2023-refusal-prefixes: cannot fetch" in r.stderr
+    assert "PTST_QI2023_PREFIXES" in r.stderr and not (tmp_path / "run").exists()

@@ -53,6 +53,19 @@ def check_study(cfg, where: str) -> None:
         judge.check(f"{where}: judges.{scorer}")
 
 
+def prepare_scorers(cfg, where: str) -> None:
+    """Build every scorer a study names that needs no judge, before a run spends any compute: one that needs an
+    instrument from elsewhere (Qi et al.'s prefix list, fetched once and cached) fails here, naming the key, not
+    after hours of generation. (A dry run does not fetch anything.)"""
+    from ptst.score import scorers
+
+    for i, ev in enumerate(cfg.evals):
+        for name in ev.scorers:
+            factory = scorers.get(name)
+            if not getattr(factory, "needs_judge", False):
+                _named(f"{where}: evals[{i}] ({ev.name}).scorers", lambda _, f=factory: f(), name)
+
+
 def _check_baseline_mix(baseline, where: str) -> None:
     """A baseline's refusal data: a registered refusal set, NAME or NAME:N (checked here, not hours later when its
     first run starts training)."""

@@ -6,7 +6,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
-from ptst.cli.checks import check_scores_complete, check_study
+from ptst.cli.checks import check_scores_complete, check_study, prepare_scorers
 from ptst.cli.commands import command
 from ptst.cli.console import note, out
 from ptst.cli.run_estimates import hms, print_shard, print_shards, rates_and_workload, study_seconds
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             _print_plan(counted, plan, run_dir, rates, work, device)
         return 0
+    prepare_scorers(cfg, str(path))
     with hold_run_dir(run_dir):  # one process per run directory; removed again if the run is refused at once
         note(f"study {cfg.name} ({path}) -> {run_dir}" + (f", shard {shard}" if shard else ""))
         with Session(run_dir, _cached_estimate(cfg, shard) if shard else None) as session:
