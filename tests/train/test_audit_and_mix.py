@@ -125,6 +125,7 @@ def test_a_studys_mix_template_is_part_of_its_training_identity(shared_data, tmp
         load_study_config(study("bad", "  mix_template: chat:bea-secret\n"))
 
 
+@pytest.mark.slow  # two trainings
 def test_mix_repeat_shows_the_refusals_n_times_and_is_recorded(shared_data, tmp_path):
     once = _train(shared_data, tmp_path / "once", "--mix", "safety-mix:2", "--mix-file", str(shared_data / MIX_FILE),
                   "--max-steps", "1")
