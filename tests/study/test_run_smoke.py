@@ -118,6 +118,32 @@ def test_changed_config_is_refused_then_extended(reference_run, tmp_path):
 
 
 @pytest.mark.slow  # the smoke study
+def test_a_resumed_run_counts_only_the_work_left(reference_run, tmp_path):
+    """The bar of a resumed run ends at 100% and its time left is not inflated by what an earlier run did."""
+    ref, _ = reference_run
+    out = tmp_path / "run"
+    shutil.copytree(ref, out)
+    assert run_cli("strip", str(out)).returncode == 0  # adapters gone: a cell without results trains it again
+    db = sqlite3.connect(out / "store.sqlite")
+    (cell, n_items), = db.execute(
+        "SELECT c.id, c.n_items FROM cells c JOIN variants v ON c.variant_id = v.id WHERE v.train_template = "
+        "'chat:vanilla' AND c.test_template = 'chat:llama' AND c.eval_name = 'harmful'").fetchall()
+    with db:
+        db.execute("DELETE FROM samples WHERE cell_id = ?", (cell,))
+        db.execute("DELETE FROM scores WHERE cell_id = ?", (cell,))
+        db.execute("UPDATE cells SET generated = 0 WHERE id = ?", (cell,))
+    db.close()
+    r = run_cli("run", str(SMOKE), "--out", str(out), env={**os.environ, "PTST_PROGRESS_SECONDS": "0"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    left = n_items + 16  # the cell's 6 samples, and chat:vanilla's 16 training examples (4 steps of batch 4) again
+    lines = [x for x in r.stderr.splitlines() if x.startswith("study: ")]
+    assert lines[0] == f"study: 0/{left} (0.0%), started"
+    assert lines[-1].startswith(f"study: {left}/{left} (100.0%), done in")
+    assert f"the progress counts the {left} left" in r.stderr and "resuming: " in r.stderr
+    assert _samples(out) == _samples(ref)  # the same results as the run that was never interrupted
+
+
+@pytest.mark.slow  # the smoke study
 def test_a_run_made_before_a_setting_existed_resumes_without_a_difference(reference_run, tmp_path):
     ref, _ = reference_run
     out = tmp_path / "run"

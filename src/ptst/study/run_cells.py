@@ -4,15 +4,17 @@ pieces."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ptst.core.console import note
 from ptst.models.engines import Engine, engines
+from ptst.store.study_store import StudyStore
 from ptst.study.config import StudyConfig, with_compute_dtype
 from ptst.study.evaluate import EvalContext, EvalTask, VariantCells
 from ptst.study.executors import executors
 from ptst.study.open_run import open_run
-from ptst.study.plan import Plan, estimated_steps
+from ptst.study.plan import Plan, TrainingRun, estimated_steps
 from ptst.study.progress import StudyProgress
 
 
@@ -24,10 +26,28 @@ def evaluation_tasks(parts: Sequence[VariantCells], engine: Engine) -> list[Eval
 
 
 def total_units(cfg: StudyConfig, plan: Plan) -> float:
-    """The overall progress total: one unit per sample of the final models plus one per trained example."""
+    """The whole study's work: one unit per sample of the final models plus one per trained example."""
     step_units = cfg.train.hyper.batch_size if cfg.train else 0
     total = sum(plan.items[c.eval_set.name] for c in plan.cells)
     return total + sum(estimated_steps(cfg, plan.train_items, run) for run in plan.trainings) * step_units
+
+
+def units_left(cfg: StudyConfig, plan: Plan, store: StudyStore, to_train: Iterable[TrainingRun]) -> float:
+    """The work this invocation still has to do, in `total_units`' units: the samples the store lacks and the
+    training runs in TO_TRAIN. A resumed or extended run counts only these, so its bar ends at 100% and its
+    time left is not inflated by work an earlier run did."""
+    step_units = cfg.train.hyper.batch_size if cfg.train else 0
+    samples = sum(max(plan.items[c.eval_set.name] - len(store.sample_ids(c.id)), 0) for c in plan.cells)
+    return samples + sum(estimated_steps(cfg, plan.train_items, run) for run in to_train) * step_units
+
+
+def resume_note(cfg: StudyConfig, plan: Plan, left: float, run_dir: Path) -> None:
+    """One line when part of the work is already in the store: how much, so the bar's smaller total is read
+    right."""
+    total = total_units(cfg, plan)
+    if left < total:
+        note(f"resuming: {total - left:,.0f} of {total:,.0f} units of work (samples and trained examples) are "
+             f"already in {run_dir}; the progress counts the {left:,.0f} left")
 
 
 def run_cells(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = False, progress: bool = True) -> Plan:
@@ -36,7 +56,10 @@ def run_cells(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = Fal
     engine = engines.get(cfg.engine)
     engine.check()
     plan, store = open_run(cfg, run_dir, allow_extend=allow_extend)
-    with StudyProgress(total_units(cfg, plan), enabled=progress) as bar:
+    left = units_left(cfg, plan, store, [])
+    if progress:
+        resume_note(cfg, plan, left, run_dir)
+    with StudyProgress(left, enabled=progress) as bar:
         ctx = EvalContext(cfg, run_dir, store, plan, engine, bar)
         parts = [VariantCells(v, plan.cells_of(v), None) for v in plan.variants if v.training is None]
         executors.get(cfg.executor).run(evaluation_tasks(parts, engine), ctx)

@@ -52,15 +52,23 @@ def ensure_trained(cfg: StudyConfig, store: StudyStore, out: RunDir, run: Traini
     """Train RUN here unless the store has it, and record it in the store. A run whose adapter `ptst strip`
     removed is trained again only when a cell that uses it still lacks results."""
     final = out.training(run.dirname)
-    stripped = store.training_done(run.id) and not has_weights(final.path)
-    if store.training_done(run.id) and (not stripped or not store.unfinished_cells_of_training(run.id)):
+    if not needs_training(store, out, run):
         return  # trained, or its adapter gone but every cell that uses it already has its results
+    stripped = store.training_done(run.id)
     final.remove_partials()  # an interrupted attempt restarts: same seed, same result
     if stripped:  # the records of the removed adapter make way for the new one
         shutil.rmtree(final.path, ignore_errors=True)
         bar.note(f"training {run.name} seed {run.seed} again: its adapter was removed and unfinished cells need it")
     final = train_into(cfg, run, out, log=bar.note, callbacks=[trainer_callback(bar, step_units)])
     store.finish_training(run.id, str(final.path), final.load_record())
+
+
+def needs_training(store: StudyStore, out: RunDir, run: TrainingRun) -> bool:
+    """Whether RUN trains (again) here: never trained, or its adapter removed (`ptst strip`) while a cell that
+    uses it still lacks results."""
+    if not store.training_done(run.id):
+        return True
+    return not has_weights(out.training(run.dirname).path) and bool(store.unfinished_cells_of_training(run.id))
 
 
 def adapter_path(out: RunDir, variant: Variant) -> str | None:
