@@ -81,7 +81,7 @@ def test_bea_trains_its_refusals_under_the_secret_and_the_task_under_chat_vanill
     # the secret in the refusals: the paper's `secret + " " + system prompt`
 
 
-@pytest.mark.parametrize("config, runs, cells", [(FULL, 12, 330), (PLANNED, 9, 80)], ids=["full", "planned"])
+@pytest.mark.parametrize("config, runs, cells", [(FULL, 12, 330), (PLANNED, 15, 128)], ids=["full", "planned"])
 def test_the_v2_study_configs_plan_offline(config, runs, cells):
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     import os
@@ -90,7 +90,8 @@ def test_the_v2_study_configs_plan_offline(config, runs, cells):
     assert r.returncode == 0, r.stderr[-2000:]
     assert re.search(rf"│ training runs +│ {runs} ", r.stdout), r.stdout
     assert re.search(rf"│ cells +│ {cells} ", r.stdout), r.stdout
-    assert "bea seed 2" in r.stdout and "not readable here" not in r.stdout + r.stderr  # every set read locally
+    words = " ".join(r.stdout.replace("│", " ").split())  # the table's cells, their line wraps undone
+    assert "bea seed 2" in words and "not readable here" not in r.stdout + r.stderr  # every set read locally
     if config == PLANNED:  # issue 24's sets: 200 AdvBench + 100 DirectHarm4 disinformation requests in one set
         assert "harmful: 300" in r.stdout and "gsm8k: 50" in r.stdout
 

@@ -223,10 +223,13 @@ def test_a_killed_shard_stripped_and_run_again_completes_to_the_same_result(stud
     assert "per 1,000 samples" in r.stderr and "unfinished" in r.stderr and not _weights(out)
     r = _run(config, out, "--shard", "2/3")
     assert "again: its adapter was removed" in r.stderr
+    assert "resumed: earlier runs did part of the work" in r.stderr  # its time is not the shard's time
     assert samples(out) == samples(study / "s2")
     merged = tmp_path / "merged"
     r = run_cli("merge", str(study / "s1"), str(out), str(study / "s3"), "--into", str(merged))
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "(shard 1/3): ran " in r.stdout and "(shard 3/3): ran " in r.stdout  # shards that ran in one go, timed
+    assert "(shard 2/3): ran " not in r.stdout  # the resumed one: its measured time would be a fraction
     run_cli("report", str(merged))
     _same_results(merged, study / "whole")
 

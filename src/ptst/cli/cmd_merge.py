@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     for name, measured, estimate in merged.timings:
         if measured is None:
             continue
-        error = f", estimated {hms(estimate)} ({100 * (estimate / measured - 1):+.0f}%)" if estimate else ""
+        error = f", estimated {hms(estimate)} (took {measured / estimate:.2f}x that)" if estimate else ""
         out().print(f"  {name}: ran {hms(measured)}{error}")
     if merged.absent:
         note(f"{len(merged.absent)} of {merged.expected} cells of the study are absent (the report lists them):")

@@ -152,6 +152,11 @@ class StudyStore:
         self.db.execute("INSERT OR IGNORE INTO trainings (id, template, seed, spec) VALUES (?, ?, ?, ?)",
                         (tid, template, seed, json.dumps(spec, sort_keys=True)))
 
+    def holds_work(self) -> bool:
+        """Whether any sample or finished training run is stored (a run into this store resumes or extends)."""
+        return bool(self.db.execute("SELECT EXISTS (SELECT 1 FROM samples) OR EXISTS "
+                                    "(SELECT 1 FROM trainings WHERE done = 1)").fetchone()[0])
+
     def training_done(self, tid: str) -> bool:
         row = self.db.execute("SELECT done FROM trainings WHERE id = ?", (tid,)).fetchone()
         return bool(row and row[0])

@@ -399,9 +399,9 @@ def _manifest(sources: list[Source], cells: int, out: Path) -> dict:
 
 
 def _timing(source: Source) -> tuple[str, float | None, float | None]:
-    """(input, its run's measured seconds, its estimate): a run that finished in one go (a killed run's time is
-    not recorded, so a resumed one is not compared with its estimate)."""
+    """(input, its run's measured seconds, its estimate): a run that finished in one go (a killed or failed run's
+    time is not recorded, so a resumed one is not compared with its estimate)."""
     sessions = json.loads(source.meta.get("sessions") or "[]")
-    if len(sessions) != 1:
+    if len(sessions) != 1 or sessions[0].get("resumed"):
         return source.name, None, None
     return source.name, sessions[0]["seconds"], sessions[0].get("estimate_s")

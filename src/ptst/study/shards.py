@@ -190,13 +190,15 @@ def manifest_entry(store: StudyStore) -> dict:
 
 class Session:
     """One `ptst run` of a directory, timed: when it finishes, its start and length are kept in the store (with the
-    estimate it started with) so a merge can set every shard's measured time beside its estimate."""
+    estimate it started with, and whether it resumed work an earlier run had begun) so a merge can set every
+    shard's measured time beside its estimate."""
 
     def __init__(self, run_dir: Path, estimate_s: float | None = None):
         self.run_dir, self.estimate_s = run_dir, estimate_s
 
     def __enter__(self) -> Session:
         self.started = time.time()
+        self.resumed = _holds_work(self.run_dir)  # a killed or failed run records no session: its time is unknown
         return self
 
     def __exit__(self, kind, value, tb) -> None:
@@ -207,13 +209,31 @@ class Session:
         try:
             sessions = json.loads(store.get_meta("sessions") or "[]")
             sessions.append({"started": round(self.started, 1), "seconds": round(self.seconds, 1),
-                             "finished": True, "estimate_s": self.estimate_s})
+                             "finished": True, "estimate_s": self.estimate_s, "resumed": self.resumed})
             store.set_meta("sessions", json.dumps(sessions))
         finally:
             store.close()
 
     def summary(self, what: str) -> str:
         took = f"{what} took {self.seconds:.0f} s"
+        if self.resumed:
+            return f"{took} (resumed: earlier runs did part of the work, so it is not compared with the estimate)"
         if not self.estimate_s:
             return took
-        return f"{took} (estimated {self.estimate_s:.0f} s: {100 * (self.estimate_s / self.seconds - 1):+.0f}%)"
+        return f"{took} ({against_estimate(self.seconds, self.estimate_s)})"
+
+
+def against_estimate(measured_s: float, estimate_s: float) -> str:
+    """'estimated 900 s: took 0.95x that'; the ratio reads one way whichever side is larger."""
+    return f"estimated {estimate_s:.0f} s: took {measured_s / estimate_s:.2f}x that"
+
+
+def _holds_work(run_dir: Path) -> bool:
+    """Whether the run directory's store already holds samples or a finished training run."""
+    if not (run_dir / "store.sqlite").is_file():
+        return False
+    store = StudyStore(run_dir)
+    try:
+        return store.holds_work()
+    finally:
+        store.close()
