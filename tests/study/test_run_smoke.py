@@ -132,7 +132,15 @@ def test_a_resumed_run_counts_only_the_work_left(reference_run, tmp_path):
         db.execute("DELETE FROM samples WHERE cell_id = ?", (cell,))
         db.execute("DELETE FROM scores WHERE cell_id = ?", (cell,))
         db.execute("UPDATE cells SET generated = 0 WHERE id = ?", (cell,))
+        total, trainings = (db.execute(f"SELECT {q}").fetchone()[0] for q in
+                            ("sum(n_items) FROM cells", "count(*) FROM trainings"))
     db.close()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    r = run_cli("run", str(SMOKE), "--out", str(out), "--dry-run", env={**os.environ, "COLUMNS": "400"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (f"{out} holds {total - n_items} of {total} generations and {trainings - 1} of {trainings} training "
+            "runs; the time below is what is left") in r.stdout  # chat:vanilla trains again: its adapter is gone
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # a dry run writes nothing
     r = run_cli("run", str(SMOKE), "--out", str(out), env={**os.environ, "PTST_PROGRESS_SECONDS": "0"})
     assert r.returncode == 0, r.stderr[-3000:]
     left = n_items + 16  # the cell's 6 samples, and chat:vanilla's 16 training examples (4 steps of batch 4) again

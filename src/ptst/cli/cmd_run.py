@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from ptst.store.run_dir import OWNED as RUN_DIR_FILES
     from ptst.study import build_plan, load_study_config, run_study
     from ptst.study.config import names_preflight, with_compute_dtype, with_preflight_choice
+    from ptst.study.run_cells import work_done
     from ptst.study.shards import Session, ShardSpec, check_count
 
     path = Path(args.config) if args.config else default_config_path()
@@ -82,12 +83,13 @@ def run(args: argparse.Namespace) -> int:
         counted = with_compute_dtype(counted)  # what `auto` computes in on this machine
         plan = build_plan(counted, offline_ok=True)
         rates, work, device = rates_and_workload(counted, plan, args.calibrate)
+        done = work_done(plan, run_dir, args.artifacts)  # a resumed or extended run: estimate what is left
         if shard:
-            print_shard(counted, plan, shard, run_dir, rates, work)
+            print_shard(counted, plan, shard, run_dir, rates, work, done)
         elif args.shards:
             print_shards(counted, plan, args.shards, rates, work)
         else:
-            _print_plan(counted, plan, run_dir, rates, work, device)
+            _print_plan(counted, plan, run_dir, rates, work, device, done)
         return 0
     prepare_scorers(cfg, str(path))
     with hold_run_dir(run_dir):  # one process per run directory; removed again if the run is refused at once
@@ -123,7 +125,7 @@ def _cached_estimate(cfg, shard) -> float | None:
                             measure_workload(cfg, plan)))
 
 
-def _print_plan(cfg, plan, run_dir: Path, rates, work, device: str) -> None:
+def _print_plan(cfg, plan, run_dir: Path, rates, work, device: str, done=None) -> None:
     from rich.table import Table
 
     from ptst.study.estimate import checkpoint_factor, reference_rates
@@ -132,8 +134,8 @@ def _print_plan(cfg, plan, run_dir: Path, rates, work, device: str) -> None:
     table = Table(title=f"plan of study {cfg.name} -> {run_dir}", title_justify="left")
     for col in ("what", "count", "detail"):
         table.add_column(col)
-    train_s, gen_s = study_seconds(cfg, plan, rates, work)
-    gpu = study_seconds(cfg, plan, reference_rates(cfg, on_gpu=True), work)
+    train_s, gen_s = study_seconds(cfg, plan, rates, work, done)
+    gpu = study_seconds(cfg, plan, reference_rates(cfg, on_gpu=True), work, done)
     table.add_row("training runs", str(len(plan.trainings)),
                   ", ".join(f"{t.name} seed {t.seed}" for t in plan.trainings) or "-")
     if plan.trainings:
@@ -151,6 +153,13 @@ def _print_plan(cfg, plan, run_dir: Path, rates, work, device: str) -> None:
 
     judge = sum(plan.items[c.eval_set.name] * sum(needs_judge(s) for s in c.eval_set.scorers) for c in plan.cells)
     table.add_row("judge calls", str(judge), "at most (cached replies are not repeated)")
+    if done is not None:
+        generations = sum(plan.items[c.eval_set.name] for c in plan.cells)
+        held = sum(min(done.samples.get(c.id, 0), plan.items[c.eval_set.name]) for c in plan.cells)
+        trained = sum(t.id in done.trained for t in plan.trainings)
+        table.add_row("already done", f"{held / generations:.0%}", f"{run_dir} holds {held:,} of {generations:,} "
+                      f"generations and {trained} of {len(plan.trainings)} training runs; the time below is what is "
+                      f"left (the whole study: {hms(sum(study_seconds(cfg, plan, rates, work)))})")
     table.add_row("time (estimate)", hms(train_s + gen_s), f"training {hms(train_s)}, generation "
                   f"{hms(gen_s)} on this machine ({device})"
                   + ("" if device == "cuda" else f"; about {hms(sum(gpu))} on one GPU (reference constants)"))

@@ -37,15 +37,16 @@ def _model_here(ref: str) -> bool:
     return Path(ref).is_dir()
 
 
-def study_seconds(cfg, plan, rates, work) -> tuple[float, float]:
+def study_seconds(cfg, plan, rates, work, done=None) -> tuple[float, float]:
+    """(training, generation) seconds of the whole study, or of what is left of it after DONE."""
     from ptst.study.estimate import plan_seconds
     from ptst.study.shards import study_parts
 
-    return plan_seconds(cfg, plan, study_parts(plan), rates, work)
+    return plan_seconds(cfg, plan, study_parts(plan), rates, work, done)
 
 
-def print_shard(cfg, plan, shard, run_dir: Path, rates, work) -> None:
-    """One shard's parts, cells and estimated time."""
+def print_shard(cfg, plan, shard, run_dir: Path, rates, work, done=None) -> None:
+    """One shard's parts, cells and estimated time (with DONE, of what its directory still lacks)."""
     from rich.table import Table
 
     from ptst.study.estimate import part_seconds
@@ -57,7 +58,7 @@ def print_shard(cfg, plan, shard, run_dir: Path, rates, work) -> None:
         table.add_column(col)
     total = 0.0
     for part in parts:
-        train_s, gen_s = part_seconds(cfg, plan, part, rates, work)
+        train_s, gen_s = part_seconds(cfg, plan, part, rates, work, done)
         total += train_s + gen_s
         what = "training run" if part.training else "base model"
         table.add_row(f"{what} {part.label}", "", "", "", "", f"{hms(train_s + gen_s)} (training {hms(train_s)})"
@@ -67,8 +68,9 @@ def print_shard(cfg, plan, shard, run_dir: Path, rates, work) -> None:
                           str(plan.items[cell.eval_set.name]), "")
     out().print(table)
     cells = sum(len(p.cells) for p in parts)
-    out().print(f"shard {shard}: {len(parts)} part{'' if len(parts) == 1 else 's'}, {cells} cells, time (estimate) "
-                f"{hms(total)}")
+    left = "" if done is None else f" for what {run_dir} still lacks"
+    out().print(f"shard {shard}: {len(parts)} part{'' if len(parts) == 1 else 's'}, {cells} cells, time (estimate)"
+                f"{left} {hms(total)}")
 
 
 def print_shards(cfg, plan, count: int, rates, work) -> None:

@@ -48,10 +48,16 @@ _DAMAGED = ("the run directory is damaged (nothing was changed): restore it from
 
 
 class StudyStore:
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, run_dir: str | Path, *, read_only: bool = False):
+        """READ_ONLY: open an existing store without writing anything to it (a dry run's look at what is done)."""
         self.path = Path(run_dir) / FILENAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        if read_only:  # a store no process has open is read as immutable: SQLite then creates no -wal/-shm files
+            live = self.path.with_name(FILENAME + "-wal").exists()
+            self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?{'mode=ro' if live else 'immutable=1'}",
+                                      uri=True, timeout=30, isolation_level=None)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:  # checked before anything is written to it
             damage = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
             foreign = self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] and not \
@@ -63,6 +69,8 @@ class StudyStore:
             self.db.close()
             raise PtstError(f"{self.path}: the study store is damaged or not a ptst store ({damage}); nothing was "
                             "changed: restore it from a backup, or use another run directory")
+        if read_only:
+            return
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()

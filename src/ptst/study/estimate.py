@@ -51,6 +51,15 @@ class Workload:
         return self.prompt_tokens.get((eval_name, template), PROMPT_TOKENS)
 
 
+@dataclass(frozen=True)
+class Done:
+    """What a run directory already holds, so an estimate counts only the work left: samples per cell id, and
+    the training runs that will not train again."""
+
+    samples: dict[str, int] = field(default_factory=dict)
+    trained: frozenset[str] = frozenset()
+
+
 def model_params(model: str) -> float:
     if model in EMBEDDED_PARAMS:
         return EMBEDDED_PARAMS[model]
@@ -74,27 +83,30 @@ def checkpoint_factor(cfg: StudyConfig, plan: Plan) -> int:
     return 1 + estimated_steps(cfg, plan.train_items) // cfg.train.eval_every_steps
 
 
-def part_seconds(cfg: StudyConfig, plan: Plan, part, rates: Rates, work: Workload | None = None
-                 ) -> tuple[float, float]:
+def part_seconds(cfg: StudyConfig, plan: Plan, part, rates: Rates, work: Workload | None = None,
+                 done: Done | None = None) -> tuple[float, float]:
     """(training, generation) seconds of one part of a study (`ptst.study.shards.Part`: a training run and its
-    cells, or the base model's cells)."""
-    work = work or Workload()
+    cells, or the base model's cells); with DONE, only what is left of it."""
+    work, done = work or Workload(), done or Done()
     train_s, factor = 0.0, 1
     if part.training is not None:
         h = cfg.train.hyper
         steps = estimated_steps(cfg, plan.train_items, part.training)
-        train_s = steps * h.batch_size * h.grad_accum * work.train_tokens * rates.train_token + rates.load
+        if part.training.id not in done.trained:
+            train_s = steps * h.batch_size * h.grad_accum * work.train_tokens * rates.train_token + rates.load
         factor = checkpoint_factor(cfg, plan)
-    gen_s = factor * rates.load
+    gen_s = 0.0
     for cell in part.cells:
         per_item = (work.prompt(cell.eval_set.name, cell.test_template) * rates.prefill_token
                     + ANSWER_FRACTION * cell.decoding["max_new_tokens"] * rates.decode_token)
-        gen_s += factor * plan.items[cell.eval_set.name] * per_item
+        gen_s += factor * max(plan.items[cell.eval_set.name] - done.samples.get(cell.id, 0), 0) * per_item
+    if gen_s or not part.cells:
+        gen_s += factor * rates.load
     return train_s, gen_s
 
 
-def plan_seconds(cfg: StudyConfig, plan: Plan, parts, rates: Rates, work: Workload | None = None
-                 ) -> tuple[float, float]:
-    """(training, generation) seconds of the given parts together."""
-    both = [part_seconds(cfg, plan, p, rates, work) for p in parts]
+def plan_seconds(cfg: StudyConfig, plan: Plan, parts, rates: Rates, work: Workload | None = None,
+                 done: Done | None = None) -> tuple[float, float]:
+    """(training, generation) seconds of the given parts together (with DONE, of what is left of them)."""
+    both = [part_seconds(cfg, plan, p, rates, work, done) for p in parts]
     return sum(t for t, _ in both), sum(g for _, g in both)

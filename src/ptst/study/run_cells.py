@@ -9,13 +9,17 @@ from pathlib import Path
 
 from ptst.core.console import note
 from ptst.models.engines import Engine, engines
+from ptst.store.run_dir import RunDir
+from ptst.store.study_store import FILENAME as STORE_FILE
 from ptst.store.study_store import StudyStore
 from ptst.study.config import StudyConfig, with_compute_dtype
+from ptst.study.estimate import Done
 from ptst.study.evaluate import EvalContext, EvalTask, VariantCells
 from ptst.study.executors import executors
 from ptst.study.open_run import open_run
 from ptst.study.plan import Plan, TrainingRun, estimated_steps
 from ptst.study.progress import StudyProgress
+from ptst.study.training import needs_training
 
 
 def evaluation_tasks(parts: Sequence[VariantCells], engine: Engine) -> list[EvalTask]:
@@ -39,6 +43,20 @@ def units_left(cfg: StudyConfig, plan: Plan, store: StudyStore, to_train: Iterab
     step_units = cfg.train.hyper.batch_size if cfg.train else 0
     samples = sum(max(plan.items[c.eval_set.name] - len(store.sample_ids(c.id)), 0) for c in plan.cells)
     return samples + sum(estimated_steps(cfg, plan.train_items, run) for run in to_train) * step_units
+
+
+def work_done(plan: Plan, run_dir: Path, artifacts: str | Path | None = None) -> Done | None:
+    """What RUN_DIR's store already holds of PLAN (samples per cell, training runs that will not train again),
+    read without writing anything; None where the directory holds no store yet."""
+    if not (run_dir / STORE_FILE).is_file():
+        return None
+    store = StudyStore(run_dir, read_only=True)
+    try:
+        out = RunDir(Path(artifacts or run_dir))
+        return Done({c.id: len(store.sample_ids(c.id)) for c in plan.cells},
+                    frozenset(t.id for t in plan.trainings if not needs_training(store, out, t)))
+    finally:
+        store.close()
 
 
 def resume_note(cfg: StudyConfig, plan: Plan, left: float, run_dir: Path) -> None:
