@@ -204,8 +204,8 @@ def primary_table(rows: list[dict]) -> list[str]:
     lines = ["## Primary comparisons (named in the study config before it ran)", "",
              "Each is tested over seeds: the noise is training variance (each seed its own data order and adapter), "
              "so a small p here is a claim about the training recipe, not about one trained model. The sign-flip p "
-             "is exact and assumption-free but never below 2/2^k (0.25 with 3 seeds). Every other difference in "
-             "this report is exploratory.", "",
+             "is exact and assumption-free but never below 2/2^k (0.25 with 3 seeds, 0.0625 with 5). Every other "
+             "difference in this report is exploratory.", "",
              "| comparison | set: metric | A (train → test) | B (train → test) | A - B per seed | mean A - B "
              "[t 95% over seeds] | paired t p | sign-flip p | p (Holm) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
