@@ -46,6 +46,20 @@ def test_stage_and_rate_are_on_the_line():
                                                "generating base -> chat:llama on harmful 10/40")
 
 
+def test_time_left_weighs_units_by_their_estimated_cost():
+    """A study trains first (a few units, each slow) and then generates (many units, each fast): counting units
+    alone, a study 5% through its units after its training would say 19x its elapsed time is left."""
+    clock, out = Clock(), io.StringIO()
+    lines = ProgressLines("study", 1000, every=0, clock=clock, out=out, heartbeat=False, cost_total=2000)
+    clock.now += 1000  # 50 training units, estimated at 20 s each: half the estimated work, in 1000 s
+    lines.advance(50, cost=1000)
+    assert out.getvalue().splitlines()[-1] == "study: 50/1,000 (5.0%), 16m40s elapsed, about 16m40s left"
+    plain = ProgressLines("study", 1000, every=0, clock=clock, out=io.StringIO(), heartbeat=False)
+    plain.advance(50)
+    clock.now += 1000
+    assert "about 5h16m left" in plain.line()  # without costs: the share of units
+
+
 def test_heartbeat_writes_while_nothing_finishes():
     out = io.StringIO()
     lines = ProgressLines("generating", 8, every=0.1, out=out)

@@ -9,8 +9,10 @@ from ptst.core.progress_lines import ProgressLines, line_interval
 
 class ProgressBar:
     def __init__(self, label: str, total: float, *, enabled: bool = True, rate: bool = False,
-                 stages: bool = False):
+                 stages: bool = False, cost_total: float | None = None):
+        """`cost_total`: the job's estimated seconds, when its units cost different times (see ProgressLines)."""
         self.label, self.total, self.enabled, self.rate, self.stages = label, total, enabled, rate, stages
+        self.cost_total = cost_total
         self._lines: ProgressLines | None = None
 
     def __enter__(self) -> ProgressBar:
@@ -19,7 +21,7 @@ class ProgressBar:
         from ptst.core.console import err
 
         if not err().is_terminal:
-            self._lines = ProgressLines(self.label, self.total, every=line_interval())
+            self._lines = ProgressLines(self.label, self.total, every=line_interval(), cost_total=self.cost_total)
             return self
         from rich.progress import (
             BarColumn,
@@ -40,10 +42,10 @@ class ProgressBar:
         self._stage = self._bar.add_task("", total=1, rate="") if self.stages else None
         return self
 
-    def advance(self, n: float = 1, rate: str = "", *, stage: float = 0) -> None:
-        """`n` more units of the whole; `stage` more of the current stage."""
+    def advance(self, n: float = 1, rate: str = "", *, stage: float = 0, cost: float = 0) -> None:
+        """`n` more units of the whole (estimated to take `cost` seconds); `stage` more of the current stage."""
         if self._lines is not None:
-            self._lines.advance(n, rate, stage)
+            self._lines.advance(n, rate, stage, cost)
         elif self.enabled:
             self._bar.update(self._task, advance=n, rate=rate)
             if self._stage is not None:

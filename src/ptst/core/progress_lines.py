@@ -24,15 +24,18 @@ def line_interval() -> float:
 class ProgressLines:
     """Progress for logs: 'LABEL: done/total (p%), elapsed, about T left; stage k/n' on stderr at most every
     `every` seconds (a heartbeat thread writes one even while a long batch runs), a first line at the start and a
-    last one at the end. `clock` and `out` are seams for tests."""
+    last one at the end. With `cost_total` (the job's estimated seconds) the time left is the estimate's share
+    still to do at the pace so far, not the share of units: a study's units (training examples, samples of short
+    and long answers) cost different times. `clock` and `out` are seams for tests."""
 
     def __init__(self, label: str, total: float, *, every: float = DEFAULT_SECONDS, clock=time.monotonic,
-                 out=None, heartbeat: bool = True):
+                 out=None, heartbeat: bool = True, cost_total: float | None = None):
         from rich.text import Text
 
         self.label, self.total, self.every, self.clock = Text.from_markup(label).plain, total, every, clock
         self.out = out
         self.done, self.rate_text, self.stage_text, self.stage_done, self.stage_total = 0.0, "", "", 0.0, 0
+        self.cost_total, self.cost_done = cost_total, 0.0
         self.started = self.last = clock()
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._write("started")
@@ -41,9 +44,10 @@ class ProgressLines:
             self._thread = threading.Thread(target=self._beat, name="ptst-progress", daemon=True)
             self._thread.start()
 
-    def advance(self, n: float, rate: str = "", stage: float = 0) -> None:
+    def advance(self, n: float, rate: str = "", stage: float = 0, cost: float = 0) -> None:
         with self._lock:
             self.done += n
+            self.cost_done += cost
             self.stage_done += stage
             self.rate_text = rate or self.rate_text
         self._maybe_write()
@@ -72,7 +76,9 @@ class ProgressLines:
         elif event == "started":
             parts[-1] = "started"
         elif 0 < self.done < self.total and elapsed > 0:
-            parts.append(f"about {_duration(elapsed * (self.total - self.done) / self.done)} left")
+            done, total = (self.cost_done, self.cost_total) if self.cost_total else (self.done, self.total)
+            if done > 0:
+                parts.append(f"about {_duration(elapsed * max(total - done, 0.0) / done)} left")
         if self.rate_text:
             parts.append(self.rate_text)
         text = ", ".join(parts)

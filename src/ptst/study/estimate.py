@@ -97,12 +97,36 @@ def part_seconds(cfg: StudyConfig, plan: Plan, part, rates: Rates, work: Workloa
         factor = checkpoint_factor(cfg, plan)
     gen_s = 0.0
     for cell in part.cells:
-        per_item = (work.prompt(cell.eval_set.name, cell.test_template) * rates.prefill_token
-                    + ANSWER_FRACTION * cell.decoding["max_new_tokens"] * rates.decode_token)
-        gen_s += factor * max(plan.items[cell.eval_set.name] - done.samples.get(cell.id, 0), 0) * per_item
+        left = max(plan.items[cell.eval_set.name] - done.samples.get(cell.id, 0), 0)
+        gen_s += factor * left * item_seconds(cell, rates, work)
     if gen_s or not part.cells:
         gen_s += factor * rates.load
     return train_s, gen_s
+
+
+def item_seconds(cell, rates: Rates, work: Workload) -> float:
+    """Seconds to generate one sample of CELL."""
+    return (work.prompt(cell.eval_set.name, cell.test_template) * rates.prefill_token
+            + ANSWER_FRACTION * cell.decoding["max_new_tokens"] * rates.decode_token)
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    """Estimated seconds of one unit of a study's progress (`ptst.study.run_cells.total_units`): one trained
+    example, or one sample of a cell (by cell id). The progress display weighs units by these for its time left."""
+
+    example: float
+    items: dict[str, float]
+
+    def of(self, units: float, cell_id: str | None = None) -> float:
+        """Seconds of UNITS samples of the cell CELL_ID, or of UNITS trained examples without one."""
+        return units * (self.example if cell_id is None else self.items.get(cell_id, 0.0))
+
+
+def unit_costs(cfg: StudyConfig, plan: Plan, rates: Rates, work: Workload | None = None) -> UnitCosts:
+    work = work or Workload()
+    example = cfg.train.hyper.grad_accum * work.train_tokens * rates.train_token if cfg.train else 0.0
+    return UnitCosts(example, {c.id: item_seconds(c, rates, work) for c in plan.cells})
 
 
 def plan_seconds(cfg: StudyConfig, plan: Plan, parts, rates: Rates, work: Workload | None = None,

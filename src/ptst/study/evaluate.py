@@ -107,11 +107,11 @@ def _job(ctx: EvalContext, part: VariantCells, cell: Cell) -> CellJob:
 
     def begin(n_have: int) -> None:
         bar.stage(f"generating {label} -> {cell.test_template} on {cell.eval_set.name}", len(items))
-        bar.advance(n_have, n_have if final else 0)
+        bar.advance(n_have)  # the stage line only: the study's total counts the samples a cell still lacks
 
     def write(rows: list[dict]) -> None:
         ctx.store.add_samples(cell.id, rows)
-        bar.advance(len(rows), len(rows) if final else 0)
+        bar.advance(len(rows), len(rows) if final else 0, cell_id=cell.id)
 
     return cell_job(cell, items, ctx.plan.templates[cell.test_template], part.adapter, write,
                     ctx.store.sample_ids(cell.id), begin)

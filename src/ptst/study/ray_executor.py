@@ -76,7 +76,7 @@ class RayExecutor:
                 for cell_id, rows in ray.get(ref).items():
                     ctx.store.add_samples(cell_id, rows)
                     ctx.store.mark_generated(cell_id)
-                    ctx.progress.advance(len(rows), len(rows))
+                    ctx.progress.advance(len(rows), len(rows), cell_id=cell_id)
         for task in tasks:
             for part in task.parts:
                 for cell in part.cells:

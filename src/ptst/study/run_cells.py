@@ -13,7 +13,7 @@ from ptst.store.run_dir import RunDir
 from ptst.store.study_store import FILENAME as STORE_FILE
 from ptst.store.study_store import StudyStore
 from ptst.study.config import StudyConfig, with_compute_dtype
-from ptst.study.estimate import Done
+from ptst.study.estimate import Done, reference_rates, unit_costs
 from ptst.study.evaluate import EvalContext, EvalTask, VariantCells
 from ptst.study.executors import executors
 from ptst.study.open_run import open_run
@@ -45,6 +45,32 @@ def units_left(cfg: StudyConfig, plan: Plan, store: StudyStore, to_train: Iterab
     return samples + sum(estimated_steps(cfg, plan.train_items, run) for run in to_train) * step_units
 
 
+def study_progress(cfg: StudyConfig, plan: Plan, store: StudyStore, to_train: Sequence[TrainingRun],
+                   run_dir: Path, enabled: bool = True) -> StudyProgress:
+    """The study's display for what this invocation still has to do (after a note when part of it is done),
+    its time left weighed by the estimated cost of each unit on this machine."""
+    left = units_left(cfg, plan, store, to_train)
+    if enabled:
+        resume_note(cfg, plan, left, run_dir)
+    costs = unit_costs(cfg, plan, _rates(cfg))
+    step_units = cfg.train.hyper.batch_size if cfg.train else 0
+    cost_left = costs.of(sum(estimated_steps(cfg, plan.train_items, run) for run in to_train) * step_units)
+    cost_left += sum(costs.of(max(plan.items[c.eval_set.name] - len(store.sample_ids(c.id)), 0), c.id)
+                     for c in plan.cells)
+    return StudyProgress(left, enabled=enabled, costs=costs, cost_total=cost_left)
+
+
+def _rates(cfg: StudyConfig):
+    """This machine's cached calibration, else the reference constants (only the costs' ratios matter here)."""
+    from ptst.core.errors import PtstError
+    from ptst.study.calibrate import rates_for
+
+    try:
+        return rates_for(cfg, "no") or reference_rates(cfg)
+    except (PtstError, KeyError, TypeError, ValueError):  # a damaged calibration cache must not stop a run
+        return reference_rates(cfg)
+
+
 def work_done(plan: Plan, run_dir: Path, artifacts: str | Path | None = None) -> Done | None:
     """What RUN_DIR's store already holds of PLAN (samples per cell, training runs that will not train again),
     read without writing anything; None where the directory holds no store yet."""
@@ -74,10 +100,7 @@ def run_cells(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = Fal
     engine = engines.get(cfg.engine)
     engine.check()
     plan, store = open_run(cfg, run_dir, allow_extend=allow_extend)
-    left = units_left(cfg, plan, store, [])
-    if progress:
-        resume_note(cfg, plan, left, run_dir)
-    with StudyProgress(left, enabled=progress) as bar:
+    with study_progress(cfg, plan, store, [], run_dir, progress) as bar:
         ctx = EvalContext(cfg, run_dir, store, plan, engine, bar)
         parts = [VariantCells(v, plan.cells_of(v), None) for v in plan.variants if v.training is None]
         executors.get(cfg.executor).run(evaluation_tasks(parts, engine), ctx)

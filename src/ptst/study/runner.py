@@ -18,8 +18,7 @@ from ptst.study.executors import executors
 from ptst.study.open_run import open_run, register_cells
 from ptst.study.plan import Plan, cells_for
 from ptst.study.preflight import PreflightOptions, run_preflight
-from ptst.study.progress import StudyProgress
-from ptst.study.run_cells import evaluation_tasks, resume_note, units_left
+from ptst.study.run_cells import evaluation_tasks, study_progress
 from ptst.study.shards import ShardSpec
 from ptst.study.strip import strip_run
 from ptst.study.training import adapter_path, checkpoint_variants, ensure_trained, needs_training
@@ -39,10 +38,7 @@ def run_study(cfg: StudyConfig, run_dir: str | Path, *, allow_extend: bool = Fal
     plan, store = open_run(cfg, run_dir, allow_extend=allow_extend, shard=shard)
     step_units = cfg.train.hyper.batch_size if cfg.train else 0
     to_train = [t for t in plan.trainings if needs_training(store, RunDir(Path(artifacts or run_dir)), t)]
-    left = units_left(cfg, plan, store, to_train)
-    if progress:
-        resume_note(cfg, plan, left, run_dir)
-    with StudyProgress(left, enabled=progress) as bar:
+    with study_progress(cfg, plan, store, to_train, run_dir, progress) as bar:
         ctx = EvalContext(cfg, run_dir, store, plan, engine, bar, artifacts=artifacts, address=address)
         executor.train(plan.trainings, ctx)
         out, pending = RunDir(ctx.artifacts), []
